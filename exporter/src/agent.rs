@@ -1,0 +1,140 @@
+//! `spanwire run`: wires the stages together and owns their lifecycle.
+//!
+//! ```text
+//! kernel ring buffer -> Reader -> [events] -> Processor -> [spans] -> ExportStage
+//! ```
+//! Shutdown (SIGINT/SIGTERM): detach the programs, drain the ring buffer, let each stage
+//! finish as its input channel closes, flush the exporter; bounded by a 5 s deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ebpf::loader::{KernelConfig, LoadError, Probes};
+use crate::ebpf::reader::Reader;
+use crate::ebpf::{exe_watch, fs};
+use crate::export::otlp::{self, Destination};
+use crate::export::{console::Console, Backend, ExportStage};
+use crate::pipeline::Processor;
+use crate::request::http1::Http1Limits;
+use crate::stats::Stats;
+
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
+const EVENT_QUEUE_BATCHES: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Tracefs(#[from] fs::FsError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Otlp(#[from] otlp::OtlpError),
+    #[error("cannot watch the ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
+    let stats = Arc::new(Stats::default());
+    let clock = Arc::new(Clock::default());
+    fs::ensure_tracefs()?;
+    let sel = &cfg.selection;
+    let mut probes = Probes::load(&KernelConfig {
+        agent_pid: std::process::id(),
+        payload_max_bytes: cfg.capture.payload_max_bytes,
+        ring_buffer_bytes: cfg.capture.ring_buffer_bytes,
+        wakeup_bytes: cfg.capture.wakeup_bytes,
+        capture_all: sel.is_everything(),
+        ports: sel.ports.clone(),
+        pids: sel.pids.clone(),
+    })?;
+    let maps = probes.take_maps()?;
+
+    let backend = match otlp::destination(&cfg.export, |k| std::env::var(k).ok()) {
+        Destination::Console => Backend::Console(Console),
+        Destination::Otlp { protocol, endpoint } => {
+            tracing::info!(?protocol, endpoint = endpoint.as_deref().unwrap_or("(from OTEL_* env)"), "exporting over OTLP");
+            Backend::Otlp(Box::new(otlp::build(protocol, endpoint.as_deref(), Duration::from_millis(cfg.export.timeout_ms))?))
+        }
+    };
+
+    let cancel = CancellationToken::new();
+    let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE_BATCHES);
+    let (span_tx, span_rx) = mpsc::channel(cfg.export.queue_batches);
+    let reader = Reader {
+        ring: maps.events,
+        counters: maps.counters,
+        stats: stats.clone(),
+        poll_interval: Duration::from_millis(cfg.capture.poll_interval_ms.max(1)),
+    };
+    let reader = tokio::spawn(reader.run(ev_tx, cancel.clone()));
+    let processor = Processor::new(
+        cfg.limits.max_connections,
+        Http1Limits { max_head_bytes: cfg.limits.max_head_bytes, max_pending_requests: cfg.limits.max_pending_requests },
+        Duration::from_secs(cfg.limits.connection_idle_timeout_s),
+        stats.clone(),
+    );
+    let processor = tokio::spawn(processor.run(ev_rx, span_tx));
+    let exporter = ExportStage {
+        backend,
+        stats: stats.clone(),
+        clock: clock.clone(),
+        batch_max_spans: cfg.export.batch_max_spans,
+        flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
+    };
+    let exporter = tokio::spawn(exporter.run(span_rx));
+    let watcher = (!sel.exes.is_empty())
+        .then(|| tokio::spawn(exe_watch::run(sel.exes.clone(), maps.pid_filter, cancel.clone())));
+    let resync = tokio::spawn(resync_clock(clock, cancel.clone()));
+
+    probes.attach()?;
+    tracing::info!(
+        programs = crate::ebpf::loader::PROGRAMS.len(),
+        payload_max_bytes = cfg.capture.payload_max_bytes,
+        pids = ?sel.pids, ports = ?sel.ports, exes = ?sel.exes,
+        "capture started"
+    );
+
+    wait_for_signal().await?;
+    tracing::info!("stopping: detaching programs and flushing");
+    drop(probes);
+    cancel.cancel();
+    let finish = async {
+        let _ = reader.await;
+        let _ = processor.await;
+        let _ = exporter.await;
+        if let Some(w) = watcher {
+            let _ = w.await;
+        }
+        let _ = resync.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, finish).await.is_err() {
+        tracing::warn!("shutdown deadline passed; exiting with telemetry still pending");
+    }
+    Ok(stats)
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn resync_clock(clock: Arc<Clock>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => clock.resync(),
+        }
+    }
+}

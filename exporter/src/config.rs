@@ -1,0 +1,211 @@
+//! Agent configuration: defaults, then a YAML file, then environment, then the command line.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Every field has a documented default (see `spanwire.example.yaml`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub selection: Selection,
+    pub capture: CaptureConfig,
+    pub export: ExportConfig,
+    pub limits: Limits,
+}
+
+/// Which processes and connections to observe. All empty: every process but the agent.
+/// Non-empty lists combine as a union.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Selection {
+    pub pids: Vec<u32>,
+    /// Connections whose local or remote port is one of these.
+    pub ports: Vec<u16>,
+    /// Processes whose executable file name (or thread name) is one of these.
+    pub exes: Vec<String>,
+}
+
+impl Selection {
+    pub fn is_everything(&self) -> bool {
+        self.pids.is_empty() && self.ports.is_empty() && self.exes.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Payload bytes copied per syscall (default 512, at most 4096).
+    pub payload_max_bytes: u32,
+    /// Kernel ring buffer size (default 16 MiB, a power of two).
+    pub ring_buffer_bytes: u32,
+    /// The reader drains the ring buffer at least this often (default 10 ms).
+    pub poll_interval_ms: u64,
+    /// The kernel wakes the reader early when this much is waiting (default 256 KiB).
+    pub wakeup_bytes: u64,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig { payload_max_bytes: 512, ring_buffer_bytes: 16 << 20, poll_interval_ms: 10, wakeup_bytes: 256 << 10 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "grpc" => Some(OtlpProtocol::Grpc),
+            "http/protobuf" => Some(OtlpProtocol::HttpProtobuf),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// OTLP endpoint; `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` wins. None and no env: console.
+    pub endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` wins. Default http/protobuf.
+    pub protocol: Option<OtlpProtocol>,
+    /// Spans per export request (default 512).
+    pub batch_max_spans: usize,
+    /// Pending spans are exported at least this often (default 1000 ms).
+    pub flush_interval_ms: u64,
+    /// Timeout of one export call (default 3000 ms), so shutdown finishes within 5 s.
+    pub timeout_ms: u64,
+    /// Span batches queued for export before new ones are dropped and counted (default 256).
+    pub queue_batches: usize,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            endpoint: None,
+            protocol: None,
+            batch_max_spans: 512,
+            flush_interval_ms: 1000,
+            timeout_ms: 3000,
+            queue_batches: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections tracked at once (default 65536); the least recently active is evicted.
+    pub max_connections: usize,
+    /// Connections idle this long are forgotten (default 300 s).
+    pub connection_idle_timeout_s: u64,
+    /// Requests awaiting a response per connection (default 64).
+    pub max_pending_requests: usize,
+    /// Largest HTTP head buffered per connection direction (default 16384).
+    pub max_head_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 65536, connection_idle_timeout_s: 300, max_pending_requests: 64, max_head_bytes: 16384 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+    }
+
+    /// `SPANWIRE_PAYLOAD_MAX_BYTES` overrides the file.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("SPANWIRE_PAYLOAD_MAX_BYTES") {
+            self.capture.payload_max_bytes = v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: "SPANWIRE_PAYLOAD_MAX_BYTES",
+                reason: format!("{v:?}: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let max = crate::ebpf::records::MAX_PAYLOAD;
+        if self.capture.payload_max_bytes == 0 || self.capture.payload_max_bytes > max {
+            return Err(ConfigError::Invalid {
+                field: "capture.payload_max_bytes",
+                reason: format!("must be 1..={max}, got {}", self.capture.payload_max_bytes),
+            });
+        }
+        if !self.capture.ring_buffer_bytes.is_power_of_two() || self.capture.ring_buffer_bytes < 4096 {
+            return Err(ConfigError::Invalid {
+                field: "capture.ring_buffer_bytes",
+                reason: format!("must be a power of two >= 4096, got {}", self.capture.ring_buffer_bytes),
+            });
+        }
+        if self.export.batch_max_spans == 0 || self.export.queue_batches == 0 || self.limits.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                field: "export/limits",
+                reason: "batch_max_spans, queue_batches and max_connections must be > 0".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../spanwire.example.yaml");
+
+    #[test]
+    fn documented_example_round_trips_and_equals_defaults() {
+        let parsed: Config = serde_yaml::from_str(EXAMPLE).expect("example parses");
+        let mut expected = Config::default();
+        expected.selection.ports = vec![8080];
+        expected.export.endpoint = Some("http://127.0.0.1:4317".into());
+        expected.export.protocol = Some(OtlpProtocol::Grpc);
+        assert_eq!(parsed, expected);
+        let again: Config = serde_yaml::from_str(&serde_yaml::to_string(&parsed).expect("serialise")).expect("reparse");
+        assert_eq!(again, parsed);
+        parsed.validate().expect("example is valid");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        assert!(serde_yaml::from_str::<Config>("capture:\n  payload_bytes: 10\n").is_err());
+        let mut c = Config::default();
+        c.capture.payload_max_bytes = 10_000;
+        assert!(c.validate().unwrap_err().to_string().contains("payload_max_bytes"));
+        let mut c = Config::default();
+        assert!(c.apply_env(|_| Some("lots".into())).is_err());
+        c.apply_env(|k| (k == "SPANWIRE_PAYLOAD_MAX_BYTES").then(|| "1024".into())).expect("valid");
+        assert_eq!(c.capture.payload_max_bytes, 1024);
+    }
+}

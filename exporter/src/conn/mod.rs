@@ -1,0 +1,129 @@
+//! The connection table: per observed (process, socket) the tuple and protocol state.
+//! Bounded: idle connections are evicted, and when full the least recently active one goes.
+
+use std::collections::HashMap;
+
+use crate::ebpf::records::{Pid, SockId, Tuple};
+use crate::request::http1::{Http1Connection, Http1Limits};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub pid: Pid,
+    pub sock: SockId,
+}
+
+pub struct Conn {
+    pub tuple: Tuple,
+    pub http1: Http1Connection,
+    pub last_seen_ns: u64,
+}
+
+pub struct ConnTable {
+    map: HashMap<ConnKey, Conn>,
+    max_conns: usize,
+    limits: Http1Limits,
+}
+
+impl ConnTable {
+    pub fn new(max_conns: usize, limits: Http1Limits) -> Self {
+        ConnTable { map: HashMap::new(), max_conns: max_conns.max(1), limits }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The connection for `key`, created if new. A known socket address with a different tuple
+    /// is a new connection on a reused kernel object: the old one is returned for closing.
+    /// When the table is full the least recently active connection is evicted and returned.
+    pub fn entry(&mut self, key: ConnKey, tuple: Tuple, now_ns: u64) -> (&mut Conn, Option<Conn>) {
+        let mut displaced = None;
+        if self.map.get(&key).is_some_and(|c| c.tuple != tuple) {
+            displaced = self.map.remove(&key);
+        }
+        if !self.map.contains_key(&key) && self.map.len() >= self.max_conns {
+            displaced = self.evict_oldest().or(displaced);
+        }
+        let limits = self.limits;
+        let conn = self.map.entry(key).or_insert_with(|| Conn {
+            tuple,
+            http1: Http1Connection::new(limits),
+            last_seen_ns: now_ns,
+        });
+        conn.last_seen_ns = conn.last_seen_ns.max(now_ns);
+        (conn, displaced)
+    }
+
+    pub fn remove(&mut self, key: &ConnKey) -> Option<Conn> {
+        self.map.remove(key)
+    }
+
+    /// Removes connections idle since before `cutoff_ns`.
+    pub fn evict_idle(&mut self, cutoff_ns: u64) -> Vec<Conn> {
+        let idle: Vec<ConnKey> =
+            self.map.iter().filter(|(_, c)| c.last_seen_ns < cutoff_ns).map(|(k, _)| *k).collect();
+        idle.iter().filter_map(|k| self.map.remove(k)).collect()
+    }
+
+    /// Removes every connection (shutdown).
+    pub fn drain(&mut self) -> Vec<Conn> {
+        self.map.drain().map(|(_, c)| c).collect()
+    }
+
+    fn evict_oldest(&mut self) -> Option<Conn> {
+        let key = self.map.iter().min_by_key(|(_, c)| c.last_seen_ns).map(|(k, _)| *k)?;
+        self.map.remove(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuple(port: u16) -> Tuple {
+        Tuple {
+            local: format!("127.0.0.1:{port}").parse().expect("addr"),
+            remote: "127.0.0.1:80".parse().expect("addr"),
+        }
+    }
+
+    fn key(sock: u64) -> ConnKey {
+        ConnKey { pid: Pid(1), sock: SockId(sock) }
+    }
+
+    #[test]
+    fn bounded_by_evicting_least_recent() {
+        let mut t = ConnTable::new(2, Http1Limits::default());
+        assert!(t.entry(key(1), tuple(1), 10).1.is_none());
+        assert!(t.entry(key(2), tuple(2), 20).1.is_none());
+        t.entry(key(1), tuple(1), 30);
+        let (_, evicted) = t.entry(key(3), tuple(3), 40);
+        assert_eq!(evicted.map(|c| c.tuple), Some(tuple(2)));
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn reused_socket_with_new_tuple_is_a_new_connection() {
+        let mut t = ConnTable::new(8, Http1Limits::default());
+        t.entry(key(1), tuple(1), 10);
+        let (c, old) = t.entry(key(1), tuple(9), 20);
+        assert_eq!(c.tuple, tuple(9));
+        assert_eq!(old.map(|c| c.tuple), Some(tuple(1)));
+    }
+
+    #[test]
+    fn idle_connections_are_evicted() {
+        let mut t = ConnTable::new(8, Http1Limits::default());
+        t.entry(key(1), tuple(1), 10);
+        t.entry(key(2), tuple(2), 100);
+        let gone = t.evict_idle(50);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.drain().len(), 1);
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,90 @@
+//! The `spanwire` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use spanwire::config::Config;
+
+#[derive(Parser)]
+#[command(name = "spanwire", version, about = "Zero-instrumentation eBPF observability agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Capture traffic and export spans (console when no OTLP endpoint is configured).
+    Run {
+        /// YAML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Observe this process (repeatable).
+        #[arg(long = "pid")]
+        pids: Vec<u32>,
+        /// Observe connections whose local or remote port is PORT (repeatable).
+        #[arg(long = "port")]
+        ports: Vec<u16>,
+        /// Observe processes running this executable (file name; repeatable).
+        #[arg(long = "exe")]
+        exes: Vec<String>,
+    },
+    /// Report whether this machine can run the agent; exit 0 only when it can.
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPANWIRE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Check => check(),
+        Command::Run { config, pids, ports, exes } => match run(config, pids, ports, exes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("spanwire: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check() -> ExitCode {
+    let items = spanwire::ebpf::check::run_checks();
+    for item in &items {
+        println!("{item}");
+    }
+    if items.iter().all(|i| i.ok) {
+        println!("spanwire check: ok, `spanwire run` can work here");
+        ExitCode::SUCCESS
+    } else {
+        println!("spanwire check: FAILED, fix the MISSING items above");
+        ExitCode::FAILURE
+    }
+}
+
+fn run(config: Option<PathBuf>, pids: Vec<u32>, ports: Vec<u16>, exes: Vec<String>) -> anyhow::Result<()> {
+    let mut cfg = match &config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    cfg.apply_env(|k| std::env::var(k).ok())?;
+    cfg.selection.pids.extend(pids);
+    cfg.selection.ports.extend(ports);
+    cfg.selection.exes.extend(exes);
+    cfg.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stats = runtime.block_on(spanwire::agent::run(cfg))?;
+    eprintln!("{}", stats.summary_line());
+    Ok(())
+}

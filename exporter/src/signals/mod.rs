@@ -1,0 +1,4 @@
+//! Domain records to OpenTelemetry signals.
+
+pub mod route;
+pub mod traces;

@@ -1,0 +1,127 @@
+//! The agent's own loss and throughput counters. Every place that drops something counts it
+//! here and logs the first occurrence of each kind (never per event). The totals are printed
+//! as one `spanwire_stats {json}` line at exit and logged periodically.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $field:ident => $name:literal ),* $(,)?) => {
+        /// Self-telemetry counters, shared by all pipeline stages.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $( $(#[$doc])* pub $field: Counter, )*
+        }
+
+        impl Stats {
+            /// `(metric name, value)` for every counter, in a stable order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![ $( ($name, self.$field.get()), )* ]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Records read from the ring buffer.
+    events_received => "events_received_total",
+    /// Events the kernel could not write because the ring buffer was full.
+    ringbuf_dropped => "ringbuf_dropped_events_total",
+    /// Events whose syscall arguments could not be stashed (in-flight table full).
+    kernel_args_dropped => "kernel_args_dropped_events_total",
+    /// Payload reads from user memory that faulted (event sent without payload).
+    payload_faults => "payload_read_faults_total",
+    /// Ring-buffer records that did not decode.
+    decode_errors => "event_decode_errors_total",
+    /// HTTP/1 heads that did not parse.
+    http_parse_errors => "http_parse_errors_total",
+    /// HTTP responses with no pending request (capture started mid-exchange, or lost request).
+    http_unmatched_responses => "http_unmatched_responses_total",
+    /// Requests discarded without a response (connection closed, evicted, or too many pending).
+    http_unmatched_requests => "http_unmatched_requests_total",
+    /// Segments skipped while looking for the start of a message.
+    http_skipped_segments => "http_skipped_segments_total",
+    /// Messages whose body framing was lost to the capture limit.
+    http_lost_sync => "http_lost_sync_total",
+    /// Connections evicted from the connection table (idle or table full).
+    conn_evicted => "connections_evicted_total",
+    /// Spans handed to the exporter.
+    spans_created => "spans_created_total",
+    /// Spans dropped because the export queue was full.
+    spans_queue_dropped => "spans_queue_dropped_total",
+    /// Spans successfully exported.
+    spans_exported => "spans_exported_total",
+    /// Spans lost because an export failed.
+    spans_export_failed => "spans_export_failed_total",
+    /// Failed export calls.
+    export_failures => "export_failures_total",
+}
+
+impl Stats {
+    /// The exit summary: `spanwire_stats {"events_received_total":…,…}`.
+    pub fn summary_line(&self) -> String {
+        let body: Vec<String> = self.snapshot().iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("spanwire_stats {{{}}}", body.join(","))
+    }
+}
+
+/// A monotonically increasing counter that logs once, the first time it moves.
+#[derive(Debug, Default)]
+pub struct Counter {
+    value: AtomicU64,
+    logged: AtomicBool,
+}
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        if n > 0 {
+            self.value.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Raises the counter to an absolute total summed elsewhere (kernel maps), logging once
+    /// the first time it becomes non-zero.
+    pub fn lost_total(&self, total: u64, what: &'static str) {
+        let before = self.value.fetch_max(total, Ordering::Relaxed);
+        if total > before {
+            self.log_once(total - before, what);
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` lost items and logs a warning the first time anything is lost of this kind.
+    pub fn lost(&self, n: u64, what: &'static str) {
+        if n == 0 {
+            return;
+        }
+        self.add(n);
+        self.log_once(n, what);
+    }
+
+    fn log_once(&self, n: u64, what: &'static str) {
+        if !self.logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(count = n, "{what} (logged once; see spanwire_stats for totals)");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_counter_as_json() {
+        let s = Stats::default();
+        s.http_parse_errors.lost(3, "bad http");
+        s.http_parse_errors.lost(2, "bad http");
+        s.ringbuf_dropped.lost_total(7, "ring full");
+        s.ringbuf_dropped.lost_total(5, "ring full");
+        let line = s.summary_line();
+        assert!(line.starts_with("spanwire_stats {\"events_received_total\":0,"), "{line}");
+        assert!(line.contains("\"http_parse_errors_total\":5"), "{line}");
+        assert!(line.contains("\"ringbuf_dropped_events_total\":7"), "{line}");
+        assert!(line.ends_with('}'));
+    }
+}

@@ -1,0 +1,3 @@
+module spanwire.test/gohttp
+
+go 1.22
