@@ -28,6 +28,8 @@ const EVENT_QUEUE_BATCHES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    #[error("missing privileges: run as root, or grant CAP_BPF and CAP_PERFMON (and CAP_SYS_ADMIN to mount tracefs); `spanwire check` lists what is missing")]
+    Privileges,
     #[error(transparent)]
     Tracefs(#[from] fs::FsError),
     #[error(transparent)]
@@ -41,6 +43,9 @@ pub enum AgentError {
 pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let stats = Arc::new(Stats::default());
     let clock = Arc::new(Clock::default());
+    if !crate::ebpf::check::has_bpf_privileges() {
+        return Err(AgentError::Privileges);
+    }
     fs::ensure_tracefs()?;
     let sel = &cfg.selection;
     let mut probes = Probes::load(&KernelConfig {

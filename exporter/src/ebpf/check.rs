@@ -43,7 +43,7 @@ pub fn run_checks() -> Vec<CheckItem> {
     let mut items = Vec::new();
     let caps = effective_caps();
     let has = |c: u32| caps & (1u64 << c) != 0;
-    let privileged = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+    let privileged = has_bpf_privileges();
     items.push(item(
         "privileges",
         privileged,
@@ -67,7 +67,7 @@ pub fn run_checks() -> Vec<CheckItem> {
     } else if privileged {
         fs::ensure_tracefs().map_err(|e| e.to_string())
     } else {
-        Err("not mounted".to_string())
+        Err(format!("{} not accessible (not mounted, or no permission)", fs::TRACEFS))
     };
     items.push(item(
         "tracefs",
@@ -86,14 +86,14 @@ pub fn run_checks() -> Vec<CheckItem> {
     items.push(item(
         "program type tracepoint",
         matches!(tp, Ok(true)),
-        format!("{tp:?}"),
+        support(tp.map_err(|e| error_chain(&e))),
         "BPF tracepoint programs need CAP_BPF+CAP_PERFMON and CONFIG_BPF_EVENTS=y",
     ));
     let rb = aya::sys::is_map_supported(MapType::RingBuf);
     items.push(item(
         "map type ringbuf",
         matches!(rb, Ok(true)),
-        format!("{rb:?}"),
+        support(rb.map_err(|e| error_chain(&e))),
         "BPF ring buffers need Linux >= 5.8 and CAP_BPF",
     ));
     let load = Probes::load(&KernelConfig {
@@ -115,6 +115,21 @@ pub fn run_checks() -> Vec<CheckItem> {
         "see the error above; `spanwire check` as root on a kernel with BTF must pass",
     ));
     items
+}
+
+fn support(probe: Result<bool, String>) -> String {
+    match probe {
+        Ok(true) => "supported".into(),
+        Ok(false) => "not supported by this kernel".into(),
+        Err(e) => format!("probe failed: {e}"),
+    }
+}
+
+/// Whether this process may load and attach tracing programs.
+pub fn has_bpf_privileges() -> bool {
+    let caps = effective_caps();
+    let has = |c: u32| caps & (1u64 << c) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
 /// Effective capability bits of this process, from /proc/self/status.

@@ -7,7 +7,7 @@ const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
-    #[error("tracefs is not mounted and could not be mounted at {TRACEFS}: {source}; run as root or `mount -t tracefs nodev {TRACEFS}`")]
+    #[error("tracefs is not mounted and could not be mounted at {TRACEFS}; run as root or `mount -t tracefs nodev {TRACEFS}`")]
     Mount {
         #[source]
         source: std::io::Error,

@@ -49,24 +49,24 @@ pub struct KernelConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("loading the kernel object failed (BTF/CO-RE relocation or map creation): {0}; run `spanwire check`")]
+    #[error("loading the kernel object failed (BTF/CO-RE relocation or map creation); run `spanwire check`")]
     Object(#[source] Box<EbpfError>),
     #[error("kernel object has no program or map named {0}")]
     Missing(&'static str),
-    #[error("program {name} was rejected by the kernel: {source}")]
+    #[error("program {name} was rejected by the kernel")]
     Program {
         name: &'static str,
         #[source]
         source: Box<ProgramError>,
     },
-    #[error("attaching {name} to tracepoint syscalls/{tracepoint} failed: {source}; is tracefs mounted (`spanwire check`)?")]
+    #[error("attaching {name} to tracepoint syscalls/{tracepoint} failed; is tracefs mounted (`spanwire check`)?")]
     Attach {
         name: &'static str,
         tracepoint: &'static str,
         #[source]
         source: Box<ProgramError>,
     },
-    #[error("map {map}: {source}")]
+    #[error("map {map}")]
     Map {
         map: &'static str,
         #[source]

@@ -9,7 +9,7 @@ use crate::config::{ExportConfig, OtlpProtocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
-    #[error("cannot build the OTLP {protocol:?} span exporter: {source}; check OTEL_EXPORTER_OTLP_ENDPOINT / _PROTOCOL")]
+    #[error("cannot build the OTLP {protocol:?} span exporter; check OTEL_EXPORTER_OTLP_ENDPOINT / _PROTOCOL")]
     Build {
         protocol: OtlpProtocol,
         #[source]

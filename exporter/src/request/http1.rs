@@ -477,10 +477,16 @@ impl Http1Connection {
         if seg.is_truncated() {
             // The rest of this syscall was not captured: the head is cut.
             let parsed = parse_truncated(kind, &side.buf);
+            let plausible = sniff(Some(kind), &side.buf) != Sniff::NoMatch;
             side.reset_buf();
             match parsed {
                 Ok(h) => self.on_head(dir, h, seg, out, stats),
-                Err(_) => self.parse_error(dir, stats),
+                Err(HeadError::Invalid { .. }) if !plausible => self.parse_error(dir, stats),
+                Err(_) => {
+                    // Too little of a plausible head was captured to parse it.
+                    stats.lost_sync += 1;
+                    side.state = State::Unsynced;
+                }
             }
             return None;
         }
