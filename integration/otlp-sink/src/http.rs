@@ -87,7 +87,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
 
 type HttpError = (StatusCode, String);
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
