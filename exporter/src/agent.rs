@@ -23,7 +23,7 @@ use crate::pipeline::Processor;
 use crate::request::http1::Http1Limits;
 use crate::stats::Stats;
 
-const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4500);
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4000);
 const EVENT_QUEUE_BATCHES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,11 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         Destination::Console => Backend::Console(Console),
         Destination::Otlp { protocol, endpoint } => {
             tracing::info!(?protocol, endpoint = endpoint.as_deref().unwrap_or("(from OTEL_* env)"), "exporting over OTLP");
-            Backend::Otlp(Box::new(otlp::build(protocol, endpoint.as_deref(), Duration::from_millis(cfg.export.timeout_ms))?))
+            let timeout = Duration::from_millis(cfg.export.timeout_ms);
+            let pool = (0..cfg.export.max_concurrent_exports)
+                .map(|_| otlp::build(protocol, endpoint.as_deref(), timeout))
+                .collect::<Result<Vec<_>, _>>()?;
+            Backend::Otlp(pool)
         }
     };
 

@@ -76,7 +76,7 @@ pub struct ExportConfig {
     pub endpoint: Option<String>,
     /// `grpc` or `http/protobuf`; `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` wins. Default http/protobuf.
     pub protocol: Option<OtlpProtocol>,
-    /// Spans per export request (default 512).
+    /// Spans per export request (default 1024).
     pub batch_max_spans: usize,
     /// Pending spans are exported at least this often (default 1000 ms).
     pub flush_interval_ms: u64,
@@ -84,6 +84,8 @@ pub struct ExportConfig {
     pub timeout_ms: u64,
     /// Span batches queued for export before new ones are dropped and counted (default 256).
     pub queue_batches: usize,
+    /// Export requests in flight at once (default 4).
+    pub max_concurrent_exports: usize,
 }
 
 impl Default for ExportConfig {
@@ -91,10 +93,11 @@ impl Default for ExportConfig {
         ExportConfig {
             endpoint: None,
             protocol: None,
-            batch_max_spans: 512,
+            batch_max_spans: 1024,
             flush_interval_ms: 1000,
             timeout_ms: 3000,
             queue_batches: 256,
+            max_concurrent_exports: 4,
         }
     }
 }
@@ -168,10 +171,14 @@ impl Config {
                 reason: format!("must be a power of two >= 4096, got {}", self.capture.ring_buffer_bytes),
             });
         }
-        if self.export.batch_max_spans == 0 || self.export.queue_batches == 0 || self.limits.max_connections == 0 {
+        if self.export.batch_max_spans == 0
+            || self.export.queue_batches == 0
+            || self.export.max_concurrent_exports == 0
+            || self.limits.max_connections == 0
+        {
             return Err(ConfigError::Invalid {
                 field: "export/limits",
-                reason: "batch_max_spans, queue_batches and max_connections must be > 0".into(),
+                reason: "batch_max_spans, queue_batches, max_concurrent_exports and max_connections must be > 0".into(),
             });
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! Bounded: idle connections are evicted, and when full the least recently active one goes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::ebpf::records::{Pid, SockId, Tuple};
 use crate::request::http1::{Http1Connection, Http1Limits};
@@ -12,8 +13,26 @@ pub struct ConnKey {
     pub sock: SockId,
 }
 
-pub struct Conn {
+/// A connection's addresses, with the IP strings formatted once for all its spans.
+#[derive(Debug, Clone)]
+pub struct ConnAddrs {
     pub tuple: Tuple,
+    pub local_ip: Arc<str>,
+    pub remote_ip: Arc<str>,
+}
+
+impl ConnAddrs {
+    pub fn new(tuple: Tuple) -> Self {
+        ConnAddrs {
+            tuple,
+            local_ip: tuple.local.ip().to_string().into(),
+            remote_ip: tuple.remote.ip().to_string().into(),
+        }
+    }
+}
+
+pub struct Conn {
+    pub addrs: ConnAddrs,
     pub http1: Http1Connection,
     pub last_seen_ns: u64,
 }
@@ -42,7 +61,7 @@ impl ConnTable {
     /// When the table is full the least recently active connection is evicted and returned.
     pub fn entry(&mut self, key: ConnKey, tuple: Tuple, now_ns: u64) -> (&mut Conn, Option<Conn>) {
         let mut displaced = None;
-        if self.map.get(&key).is_some_and(|c| c.tuple != tuple) {
+        if self.map.get(&key).is_some_and(|c| c.addrs.tuple != tuple) {
             displaced = self.map.remove(&key);
         }
         if !self.map.contains_key(&key) && self.map.len() >= self.max_conns {
@@ -50,7 +69,7 @@ impl ConnTable {
         }
         let limits = self.limits;
         let conn = self.map.entry(key).or_insert_with(|| Conn {
-            tuple,
+            addrs: ConnAddrs::new(tuple),
             http1: Http1Connection::new(limits),
             last_seen_ns: now_ns,
         });
@@ -102,7 +121,7 @@ mod tests {
         assert!(t.entry(key(2), tuple(2), 20).1.is_none());
         t.entry(key(1), tuple(1), 30);
         let (_, evicted) = t.entry(key(3), tuple(3), 40);
-        assert_eq!(evicted.map(|c| c.tuple), Some(tuple(2)));
+        assert_eq!(evicted.map(|c| c.addrs.tuple), Some(tuple(2)));
         assert_eq!(t.len(), 2);
     }
 
@@ -111,8 +130,8 @@ mod tests {
         let mut t = ConnTable::new(8, Http1Limits::default());
         t.entry(key(1), tuple(1), 10);
         let (c, old) = t.entry(key(1), tuple(9), 20);
-        assert_eq!(c.tuple, tuple(9));
-        assert_eq!(old.map(|c| c.tuple), Some(tuple(1)));
+        assert_eq!(c.addrs.tuple, tuple(9));
+        assert_eq!(old.map(|c| c.addrs.tuple), Some(tuple(1)));
     }
 
     #[test]

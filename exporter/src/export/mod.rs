@@ -21,7 +21,9 @@ use crate::stats::Stats;
 
 pub enum Backend {
     Console(console::Console),
-    Otlp(Box<opentelemetry_otlp::SpanExporter>),
+    /// Several exporters so that exports overlap: each carries one resource at a time, so one
+    /// in-flight request per exporter.
+    Otlp(Vec<opentelemetry_otlp::SpanExporter>),
 }
 
 pub struct ExportStage {
@@ -32,69 +34,109 @@ pub struct ExportStage {
     pub flush_interval: Duration,
 }
 
+type Groups = Vec<(Arc<ProcessInfo>, Vec<SpanData>)>;
+
 impl ExportStage {
-    /// Runs until the input channel closes, then flushes and shuts the exporter down.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<HttpSpan>>) {
+    /// Runs until the input channel closes, then flushes and shuts the exporters down.
+    pub async fn run(self, mut rx: mpsc::Receiver<Vec<HttpSpan>>) {
+        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval } = self;
+        let (console, exporters) = match backend {
+            Backend::Console(c) => (Some(c), Vec::new()),
+            Backend::Otlp(v) => (None, v),
+        };
+        let pool_size = exporters.len();
+        let (idle_tx, mut idle_rx) = mpsc::channel(pool_size.max(1));
+        for e in exporters {
+            let _ = idle_tx.try_send(e);
+        }
         let builder = SpanBuilder::default();
         let mut pending: Vec<HttpSpan> = Vec::new();
-        let mut tick = tokio::time::interval(self.flush_interval);
+        let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let flush_now = tokio::select! {
                 batch = rx.recv() => match batch {
                     Some(b) => {
                         pending.extend(b);
-                        if pending.len() >= self.batch_max_spans {
-                            self.flush(&builder, &mut pending).await;
-                        }
+                        pending.len() >= batch_max_spans
                     }
                     None => break,
                 },
-                _ = tick.tick() => self.flush(&builder, &mut pending).await,
-            }
-        }
-        self.flush(&builder, &mut pending).await;
-        if let Backend::Otlp(exp) = &mut self.backend {
-            if let Err(e) = exp.shutdown() {
-                tracing::debug!(error = %e, "OTLP exporter shutdown");
-            }
-        }
-    }
-
-    async fn flush(&mut self, builder: &SpanBuilder, pending: &mut Vec<HttpSpan>) {
-        if pending.is_empty() {
-            return;
-        }
-        for (process, spans) in group_by_process(builder, &self.clock, pending.drain(..)) {
-            let n = spans.len() as u64;
-            let result = match &mut self.backend {
-                Backend::Console(c) => c.write(&process, &spans).map_err(|e| e.to_string()),
-                Backend::Otlp(exp) => {
-                    exp.set_resource(&process.resource);
-                    exp.export(spans).await.map_err(|e| e.to_string())
-                }
+                _ = tick.tick() => true,
             };
-            match result {
-                Ok(()) => self.stats.spans_exported.add(n),
-                Err(e) => {
-                    self.stats.spans_export_failed.add(n);
-                    if self.stats.export_failures.get() == 0 {
-                        tracing::warn!(error = %e, spans = n, "span export failed (logged once; counted in export_failures_total)");
+            while flush_now && !pending.is_empty() {
+                let n = pending.len().min(batch_max_spans);
+                let groups = group_by_process(&builder, &clock, pending.drain(..n));
+                match &console {
+                    Some(c) => write_console(c, groups, &stats),
+                    None => {
+                        // Waits for a free exporter: backpressure fills the span queue, which counts drops.
+                        let Some(exp) = idle_rx.recv().await else { return };
+                        tokio::spawn(export_groups(exp, groups, stats.clone(), idle_tx.clone()));
                     }
-                    self.stats.export_failures.add(1);
+                }
+            }
+        }
+        while !pending.is_empty() {
+            let n = pending.len().min(batch_max_spans);
+            let groups = group_by_process(&builder, &clock, pending.drain(..n));
+            match &console {
+                Some(c) => write_console(c, groups, &stats),
+                None => {
+                    let Some(exp) = idle_rx.recv().await else { return };
+                    tokio::spawn(export_groups(exp, groups, stats.clone(), idle_tx.clone()));
+                }
+            }
+        }
+        // Wait for in-flight exports, then shut every exporter down.
+        for _ in 0..pool_size {
+            if let Some(exp) = idle_rx.recv().await {
+                if let Err(e) = exp.shutdown() {
+                    tracing::debug!(error = %e, "OTLP exporter shutdown");
                 }
             }
         }
     }
 }
 
+fn write_console(c: &console::Console, groups: Groups, stats: &Stats) {
+    for (process, spans) in groups {
+        let n = spans.len() as u64;
+        match c.write(&process, &spans) {
+            Ok(()) => stats.spans_exported.add(n),
+            Err(e) => record_failure(stats, n, &e.to_string()),
+        }
+    }
+}
+
+async fn export_groups(
+    mut exp: opentelemetry_otlp::SpanExporter,
+    groups: Groups,
+    stats: Arc<Stats>,
+    idle: mpsc::Sender<opentelemetry_otlp::SpanExporter>,
+) {
+    for (process, spans) in groups {
+        let n = spans.len() as u64;
+        exp.set_resource(&process.resource);
+        match exp.export(spans).await {
+            Ok(()) => stats.spans_exported.add(n),
+            Err(e) => record_failure(&stats, n, &e.to_string()),
+        }
+    }
+    let _ = idle.send(exp).await;
+}
+
+fn record_failure(stats: &Stats, spans: u64, error: &str) {
+    stats.spans_export_failed.add(spans);
+    if stats.export_failures.get() == 0 {
+        tracing::warn!(error, spans, "span export failed (logged once; counted in export_failures_total)");
+    }
+    stats.export_failures.add(1);
+}
+
 /// Builds span data and groups it by process, keeping arrival order inside each group.
-fn group_by_process(
-    builder: &SpanBuilder,
-    clock: &Clock,
-    spans: impl Iterator<Item = HttpSpan>,
-) -> Vec<(Arc<ProcessInfo>, Vec<SpanData>)> {
-    let mut groups: Vec<(Arc<ProcessInfo>, Vec<SpanData>)> = Vec::new();
+fn group_by_process(builder: &SpanBuilder, clock: &Clock, spans: impl Iterator<Item = HttpSpan>) -> Groups {
+    let mut groups: Groups = Vec::new();
     for s in spans {
         let data = builder.build(&s, clock);
         match groups.iter_mut().find(|(p, _)| Arc::ptr_eq(p, &s.process)) {

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::monotonic_ns;
-use crate::conn::{Conn, ConnKey, ConnTable};
+use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable};
 use crate::decorate::process::ProcessCache;
 use crate::ebpf::records::{EventKind, RawEvent};
 use crate::request::http1::{Exchange, Http1Limits, Http1Stats};
@@ -82,7 +82,7 @@ impl Processor {
                 EventKind::Data => {
                     let Some(dir) = ev.direction else { continue };
                     let (conn, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
-                    let tuple = conn.tuple;
+                    let addrs = conn.addrs.clone();
                     if !conn.http1.is_opaque() {
                         let seg = Segment {
                             data: &ev.payload,
@@ -95,7 +95,7 @@ impl Processor {
                     if let Some(old) = displaced {
                         self.finish(old, ev.exit_ns, &ev, &mut spans);
                     }
-                    self.emit(&ev, tuple, &mut exchanges, &mut spans);
+                    self.emit(&ev, &addrs, &mut exchanges, &mut spans);
                 }
                 EventKind::Connect | EventKind::Accept => {
                     // A new connection on this socket: whatever was tracked under it is over.
@@ -124,16 +124,16 @@ impl Processor {
     fn finish(&mut self, mut conn: Conn, ts_ns: u64, ev: &RawEvent, spans: &mut Vec<HttpSpan>) {
         let mut exchanges = Vec::new();
         conn.http1.close(ts_ns, &mut exchanges, &mut self.http_stats);
-        self.emit(ev, conn.tuple, &mut exchanges, spans);
+        self.emit(ev, &conn.addrs, &mut exchanges, spans);
     }
 
-    fn emit(&mut self, ev: &RawEvent, tuple: crate::ebpf::records::Tuple, exchanges: &mut Vec<Exchange>, spans: &mut Vec<HttpSpan>) {
+    fn emit(&mut self, ev: &RawEvent, addrs: &ConnAddrs, exchanges: &mut Vec<Exchange>, spans: &mut Vec<HttpSpan>) {
         if exchanges.is_empty() {
             return;
         }
         let process = self.procs.get(ev.pid, &ev.comm);
         for exchange in exchanges.drain(..) {
-            spans.push(HttpSpan { exchange, process: process.clone(), tuple, tid: ev.tid });
+            spans.push(HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), tid: ev.tid });
         }
     }
 

@@ -5,14 +5,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
 use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
 use crate::clock::Clock;
 use crate::decorate::process::ProcessInfo;
-use crate::ebpf::records::Tuple;
+use crate::conn::ConnAddrs;
 use crate::protocol::http1::head::Method;
 use crate::request::http1::Exchange;
 use crate::request::Role;
@@ -22,7 +22,7 @@ use crate::request::Role;
 pub struct HttpSpan {
     pub exchange: Exchange,
     pub process: Arc<ProcessInfo>,
-    pub tuple: Tuple,
+    pub addrs: ConnAddrs,
     pub tid: u32,
 }
 
@@ -61,23 +61,25 @@ impl SpanBuilder {
         attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
         attrs.push(KeyValue::new(sc::URL_PATH, ex.request.path.clone()));
         attrs.push(KeyValue::new(sc::URL_SCHEME, "http"));
-        attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, format!("1.{}", ex.request.version_minor)));
         attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, "tcp"));
-        attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, s.tuple.remote.ip().to_string()));
-        attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(s.tuple.remote.port())));
+        let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
+        attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
+        let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &s.addrs.local_ip, &s.addrs.remote_ip);
+        attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, StringValue::from(remote_ip.clone())));
+        attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
         let host = ex.request.host.as_deref().map(host_without_port);
         match ex.role {
             Role::Server => {
                 attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
-                let server = host.map(str::to_string).unwrap_or_else(|| s.tuple.local.ip().to_string());
+                let server = host.map_or_else(|| StringValue::from(local_ip.clone()), |h| h.to_string().into());
                 attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(s.tuple.local.port())));
-                attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, s.tuple.remote.ip().to_string()));
+                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.local.port())));
+                attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, StringValue::from(remote_ip.clone())));
             }
             Role::Client => {
-                let server = host.map(str::to_string).unwrap_or_else(|| s.tuple.remote.ip().to_string());
+                let server = host.map_or_else(|| StringValue::from(remote_ip.clone()), |h| h.to_string().into());
                 attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(s.tuple.remote.port())));
+                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.remote.port())));
             }
         }
         if failed {
