@@ -62,7 +62,11 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let backend = match otlp::destination(&cfg.export, |k| std::env::var(k).ok()) {
         Destination::Console => Backend::Console(Console),
         Destination::Otlp { protocol, endpoint } => {
-            tracing::info!(?protocol, endpoint = endpoint.as_deref().unwrap_or("(from OTEL_* env)"), "exporting over OTLP");
+            tracing::info!(
+                ?protocol,
+                endpoint = endpoint.as_deref().unwrap_or("(from OTEL_* env)"),
+                "exporting over OTLP"
+            );
             let timeout = Duration::from_millis(cfg.export.timeout_ms);
             let pool = (0..cfg.export.max_concurrent_exports)
                 .map(|_| otlp::build(protocol, endpoint.as_deref(), timeout))
@@ -83,7 +87,10 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let reader = tokio::spawn(reader.run(ev_tx, cancel.clone()));
     let processor = Processor::new(
         cfg.limits.max_connections,
-        Http1Limits { max_head_bytes: cfg.limits.max_head_bytes, max_pending_requests: cfg.limits.max_pending_requests },
+        Http1Limits {
+            max_head_bytes: cfg.limits.max_head_bytes,
+            max_pending_requests: cfg.limits.max_pending_requests,
+        },
         Duration::from_secs(cfg.limits.connection_idle_timeout_s),
         stats.clone(),
     );
@@ -96,8 +103,8 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
     };
     let exporter = tokio::spawn(exporter.run(span_rx));
-    let watcher = (!sel.exes.is_empty())
-        .then(|| tokio::spawn(exe_watch::run(sel.exes.clone(), maps.pid_filter, cancel.clone())));
+    let watcher =
+        (!sel.exes.is_empty()).then(|| tokio::spawn(exe_watch::run(sel.exes.clone(), maps.pid_filter, cancel.clone())));
     let resync = tokio::spawn(resync_clock(clock, cancel.clone()));
 
     probes.attach()?;

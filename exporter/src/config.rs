@@ -47,7 +47,12 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        CaptureConfig { payload_max_bytes: 512, ring_buffer_bytes: 16 << 20, poll_interval_ms: 10, wakeup_bytes: 256 << 10 }
+        CaptureConfig {
+            payload_max_bytes: 512,
+            ring_buffer_bytes: 16 << 20,
+            poll_interval_ms: 10,
+            wakeup_bytes: 256 << 10,
+        }
     }
 }
 
@@ -117,7 +122,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 65536, connection_idle_timeout_s: 300, max_pending_requests: 64, max_head_bytes: 16384 }
+        Limits {
+            max_connections: 65536,
+            connection_idle_timeout_s: 300,
+            max_pending_requests: 64,
+            max_head_bytes: 16384,
+        }
     }
 }
 
@@ -209,7 +219,7 @@ mod tests {
         assert!(serde_yaml::from_str::<Config>("capture:\n  payload_bytes: 10\n").is_err());
         let mut c = Config::default();
         c.capture.payload_max_bytes = 10_000;
-        assert!(c.validate().unwrap_err().to_string().contains("payload_max_bytes"));
+        assert!(c.validate().expect_err("must fail").to_string().contains("payload_max_bytes"));
         let mut c = Config::default();
         assert!(c.apply_env(|_| Some("lots".into())).is_err());
         c.apply_env(|k| (k == "SPANWIRE_PAYLOAD_MAX_BYTES").then(|| "1024".into())).expect("valid");

@@ -87,10 +87,8 @@ fn run(config: Option<PathBuf>, pids: Vec<u32>, ports: Vec<u16>, exes: Vec<Strin
     cfg.validate()?;
     // One thread: the stages hand batches to each other without cross-core wake-ups, and the
     // agent never takes more than one core from the node's workloads.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     let stats = runtime.block_on(spanwire::agent::run(cfg))?;
     eprintln!("{}", stats.summary_line());
     Ok(())

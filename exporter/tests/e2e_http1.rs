@@ -10,23 +10,15 @@ use std::time::SystemTime;
 
 use anyhow::{ensure, Result};
 use common::{
-    bad_client, curl, hostname, keepalive, require_root, rss_kib, serial, start_go_server,
-    start_py_server, unix_nanos, Agent, ClientKind, ClientRequest, Otlp, Server, Stats,
+    bad_client, curl, hostname, keepalive, require_root, rss_kib, serial, start_go_server, start_py_server, unix_nanos,
+    Agent, ClientKind, ClientRequest, Otlp, Server, Stats,
 };
-use otlp_sink::{
-    AnyValueLite, ReceivedSpan, Sink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR,
-    STATUS_UNSET,
-};
+use otlp_sink::{AnyValueLite, ReceivedSpan, Sink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET};
 
 /// (method, target, body, expected status) for one curl request each.
 const CURL_CASES: &[(&str, &str, Option<&str>, i64)] = &[
     ("GET", "/hello", None, 200),
-    (
-        "POST",
-        "/echo",
-        Some("name=spanwire&payload=0123456789"),
-        200,
-    ),
+    ("POST", "/echo", Some("name=spanwire&payload=0123456789"), 200),
     ("GET", "/chunked?n=5000", None, 200),
     ("GET", "/nope", None, 404),
     ("GET", "/status/500", None, 500),
@@ -52,18 +44,11 @@ const CLOCK_SLACK_NANOS: u64 = 100_000_000;
 const MAX_AGENT_RSS_KIB: u64 = 200 * 1024;
 
 fn keepalive_plan() -> String {
-    KEEPALIVE_PLAN
-        .iter()
-        .map(|(item, n, _)| format!("{item} x{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    KEEPALIVE_PLAN.iter().map(|(item, n, _)| format!("{item} x{n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn expected_keepalive_statuses() -> Vec<i64> {
-    KEEPALIVE_PLAN
-        .iter()
-        .flat_map(|(_, n, status)| std::iter::repeat_n(*status, *n))
-        .collect()
+    KEEPALIVE_PLAN.iter().flat_map(|(_, n, status)| std::iter::repeat_n(*status, *n)).collect()
 }
 
 /// Sink + tokio runtime that serves it while the test thread blocks.
@@ -75,10 +60,7 @@ struct Env {
 
 impl Env {
     fn start() -> Result<Env> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let sink = rt.block_on(Sink::start())?;
         Ok(Env { sink, _rt: rt })
     }
@@ -102,11 +84,7 @@ fn run_curl_cases(server: &Server) -> Result<Vec<ClientRequest>> {
 fn run_keepalive(server: &Server) -> Result<Vec<ClientRequest>> {
     let reqs = keepalive(server.port, &keepalive_plan(), KEEPALIVE_SERVICE)?;
     let statuses: Vec<i64> = reqs.iter().map(|r| r.status).collect();
-    ensure!(
-        statuses == expected_keepalive_statuses(),
-        "keepalive statuses on {}: {statuses:?}",
-        server.proc.name
-    );
+    ensure!(statuses == expected_keepalive_statuses(), "keepalive statuses on {}: {statuses:?}", server.proc.name);
     Ok(reqs)
 }
 
@@ -146,43 +124,18 @@ fn span_key(s: &ReceivedSpan) -> Key {
     let (a, b) = if s.kind == SPAN_KIND_SERVER {
         (int("server.port"), int("network.peer.port"))
     } else {
-        (
-            s.resource_int("process.pid").unwrap_or(-1),
-            int("server.port"),
-        )
+        (s.resource_int("process.pid").unwrap_or(-1), int("server.port"))
     };
-    (
-        s.service_name().to_owned(),
-        a,
-        b,
-        text("http.request.method"),
-        text("url.path"),
-        int("http.response.status_code"),
-    )
+    (s.service_name().to_owned(), a, b, text("http.request.method"), text("url.path"), int("http.response.status_code"))
 }
 
 fn request_key(kind: i32, server: &Server, r: &ClientRequest) -> Key {
     let (service, a, b) = if kind == SPAN_KIND_SERVER {
-        (
-            server.service.clone(),
-            r.server_port.into(),
-            r.client_port.into(),
-        )
+        (server.service.clone(), r.server_port.into(), r.client_port.into())
     } else {
-        (
-            r.client_service.clone(),
-            r.client_pid.into(),
-            r.server_port.into(),
-        )
+        (r.client_service.clone(), r.client_pid.into(), r.server_port.into())
     };
-    (
-        service,
-        a,
-        b,
-        r.method.clone(),
-        r.path().to_owned(),
-        r.status,
-    )
+    (service, a, b, r.method.clone(), r.path().to_owned(), r.status)
 }
 
 /// Exactly one span of `kind` per request (compared as multisets of keys),
@@ -198,28 +151,17 @@ fn pair<'s, 'r>(
     }
     let mut wanted: BTreeMap<Key, Vec<(&Server, &ClientRequest)>> = BTreeMap::new();
     for (server, r) in reqs {
-        wanted
-            .entry(request_key(kind, server, r))
-            .or_default()
-            .push((server, r));
+        wanted.entry(request_key(kind, server, r)).or_default().push((server, r));
     }
     let mut problems = Vec::new();
     for key in by_key.keys().chain(wanted.keys()) {
         let got = by_key.get(key).map_or(0, Vec::len);
         let want = wanted.get(key).map_or(0, Vec::len);
-        if got != want
-            && !problems
-                .iter()
-                .any(|p: &String| p.starts_with(&format!("{key:?}")))
-        {
+        if got != want && !problems.iter().any(|p: &String| p.starts_with(&format!("{key:?}"))) {
             problems.push(format!("{key:?}: expected {want} span(s), got {got}"));
         }
     }
-    ensure!(
-        problems.is_empty(),
-        "kind {kind} span mismatch:\n{}",
-        problems.join("\n")
-    );
+    ensure!(problems.is_empty(), "kind {kind} span mismatch:\n{}", problems.join("\n"));
     let mut out = Vec::new();
     for (key, mut got) in by_key {
         got.sort_by_key(|s| s.start_unix_nano);
@@ -230,66 +172,26 @@ fn pair<'s, 'r>(
 }
 
 /// Every contract attribute of one span, against the request it belongs to.
-fn check_span(
-    kind: i32,
-    server: &Server,
-    r: &ClientRequest,
-    s: &ReceivedSpan,
-    host: &str,
-) -> Vec<String> {
+fn check_span(kind: i32, server: &Server, r: &ClientRequest, s: &ReceivedSpan, host: &str) -> Vec<String> {
     let mut p = Vec::new();
     let mut expect = |what: &str, ok: bool| {
         if !ok {
-            p.push(format!(
-                "{what} wrong in [{}] for {} {}",
-                show(s),
-                r.method,
-                r.target
-            ));
+            p.push(format!("{what} wrong in [{}] for {} {}", show(s), r.method, r.target));
         }
     };
     let server_side = kind == SPAN_KIND_SERVER;
-    expect(
-        "name",
-        s.name == r.method || s.name.starts_with(&format!("{} ", r.method)),
-    );
+    expect("name", s.name == r.method || s.name.starts_with(&format!("{} ", r.method)));
     expect("url.scheme", s.attr_str("url.scheme") == Some("http"));
-    expect(
-        "network.peer.address",
-        s.attr_str("network.peer.address") == Some("127.0.0.1"),
-    );
-    let peer_port = if server_side {
-        r.client_port
-    } else {
-        r.server_port
-    };
-    expect(
-        "network.peer.port",
-        s.attr_int("network.peer.port") == Some(peer_port.into()),
-    );
-    expect(
-        "server.port",
-        s.attr_int("server.port") == Some(r.server_port.into()),
-    );
-    expect(
-        "http.request.method",
-        s.attr_str("http.request.method") == Some(&r.method),
-    );
+    expect("network.peer.address", s.attr_str("network.peer.address") == Some("127.0.0.1"));
+    let peer_port = if server_side { r.client_port } else { r.server_port };
+    expect("network.peer.port", s.attr_int("network.peer.port") == Some(peer_port.into()));
+    expect("server.port", s.attr_int("server.port") == Some(r.server_port.into()));
+    expect("http.request.method", s.attr_str("http.request.method") == Some(&r.method));
     expect("url.path", s.attr_str("url.path") == Some(r.path()));
-    expect(
-        "http.response.status_code",
-        s.attr_int("http.response.status_code") == Some(r.status),
-    );
-    let is_error = if server_side {
-        r.status >= 500
-    } else {
-        r.status >= 400
-    };
+    expect("http.response.status_code", s.attr_int("http.response.status_code") == Some(r.status));
+    let is_error = if server_side { r.status >= 500 } else { r.status >= 400 };
     let error_type = is_error.then(|| r.status.to_string());
-    expect(
-        "error.type",
-        s.attr_str("error.type") == error_type.as_deref(),
-    );
+    expect("error.type", s.attr_str("error.type") == error_type.as_deref());
     let status = if is_error { STATUS_ERROR } else { STATUS_UNSET };
     expect("status.code", s.status_code == status);
     let (service, pid, exe) = if server_side {
@@ -298,14 +200,8 @@ fn check_span(
         (&r.client_service, r.client_pid, &r.client_exe)
     };
     expect("service.name", s.service_name() == service);
-    expect(
-        "process.pid",
-        s.resource_int("process.pid") == Some(pid.into()),
-    );
-    expect(
-        "process.executable.name",
-        s.resource_str("process.executable.name") == Some(exe),
-    );
+    expect("process.pid", s.resource_int("process.pid") == Some(pid.into()));
+    expect("process.executable.name", s.resource_str("process.executable.name") == Some(exe));
     expect("host.name", s.resource_str("host.name") == Some(host));
     expect("trace_id", s.trace_id != [0; 16]);
     expect("span_id", s.span_id != [0; 8]);
@@ -338,11 +234,7 @@ fn check_no_query(spans: &[&ReceivedSpan]) -> Result<()> {
             .chain(s.attributes.values().map(AnyValueLite::render))
             .chain(s.resource.values().map(AnyValueLite::render));
         for t in texts {
-            ensure!(
-                !t.contains("secret") && !t.contains('?'),
-                "query string leaked ({t:?}) in [{}]",
-                show(s)
-            );
+            ensure!(!t.contains("secret") && !t.contains('?'), "query string leaked ({t:?}) in [{}]", show(s));
         }
     }
     Ok(())
@@ -357,41 +249,22 @@ fn check_requests(spans: &[&ReceivedSpan], reqs: &[(&Server, &ClientRequest)]) -
             problems.extend(check_span(kind, server, r, s, &host));
         }
     }
-    ensure!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    ensure!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
     Ok(())
 }
 
-fn check_export_stats(
-    stats: &Stats,
-    spans: &[ReceivedSpan],
-    sink: &Sink,
-    otlp: Otlp,
-) -> Result<()> {
+fn check_export_stats(stats: &Stats, spans: &[ReceivedSpan], sink: &Sink, otlp: Otlp) -> Result<()> {
     ensure!(
         stats.get("spans_exported_total")? == u64::try_from(spans.len())?,
         "spans_exported_total {} but the sink received {} span(s)",
         stats.get("spans_exported_total")?,
         spans.len()
     );
-    ensure!(
-        stats.get("export_failures_total")? == 0,
-        "export failures: {stats:?}"
-    );
-    ensure!(
-        stats.get("ringbuf_dropped_events_total")? == 0,
-        "ring buffer drops: {stats:?}"
-    );
+    ensure!(stats.get("export_failures_total")? == 0, "export failures: {stats:?}");
+    ensure!(stats.get("ringbuf_dropped_events_total")? == 0, "ring buffer drops: {stats:?}");
     ensure!(sink.requests() >= 1, "sink got no export request");
     let wrong_via: Vec<_> = spans.iter().filter(|s| s.via != otlp.via()).collect();
-    ensure!(
-        wrong_via.is_empty(),
-        "spans not sent via {otlp:?}: {wrong_via:?}"
-    );
+    ensure!(wrong_via.is_empty(), "spans not sent via {otlp:?}: {wrong_via:?}");
     Ok(())
 }
 
@@ -425,10 +298,7 @@ fn traffic_body(sink: &Sink, agent: Agent, py: &Server, go: &Server, otlp: Otlp)
         reqs.extend(run_curl_cases(server)?.into_iter().map(|r| (server, r)));
         let ka = run_keepalive(server)?;
         let ports: Vec<u16> = ka.iter().map(|r| r.client_port).collect();
-        ensure!(
-            ports.windows(2).all(|w| w[0] == w[1]),
-            "keep-alive client used several connections: {ports:?}"
-        );
+        ensure!(ports.windows(2).all(|w| w[0] == w[1]), "keep-alive client used several connections: {ports:?}");
         reqs.extend(ka.into_iter().map(|r| (server, r)));
     }
     let stats = agent.stop()?;
@@ -445,10 +315,7 @@ fn traffic_body(sink: &Sink, agent: Agent, py: &Server, go: &Server, otlp: Otlp)
     for server in [py, go] {
         let count = |kind| {
             let mut m: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
-            for s in spans
-                .iter()
-                .filter(|s| s.kind == kind && s.service_name() == server.service)
-            {
+            for s in spans.iter().filter(|s| s.kind == kind && s.service_name() == server.service) {
                 let k = span_key(s);
                 *m.entry((k.3, k.4, k.5)).or_default() += 1;
             }
@@ -456,9 +323,7 @@ fn traffic_body(sink: &Sink, agent: Agent, py: &Server, go: &Server, otlp: Otlp)
         };
         let mut want: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
         for (_, r) in reqs.iter().filter(|(s, _)| s.port == server.port) {
-            *want
-                .entry((r.method.clone(), r.path().to_owned(), r.status))
-                .or_default() += 1;
+            *want.entry((r.method.clone(), r.path().to_owned(), r.status)).or_default() += 1;
         }
         ensure!(
             count(SPAN_KIND_SERVER) == want,
@@ -467,18 +332,9 @@ fn traffic_body(sink: &Sink, agent: Agent, py: &Server, go: &Server, otlp: Otlp)
             count(SPAN_KIND_SERVER),
         );
     }
-    let curl_count = reqs
-        .iter()
-        .filter(|(_, r)| r.client == ClientKind::Curl)
-        .count();
-    let curl_spans = spans
-        .iter()
-        .filter(|s| s.kind == SPAN_KIND_CLIENT && s.service_name() == "curl")
-        .count();
-    ensure!(
-        curl_spans == curl_count,
-        "{curl_spans} curl CLIENT spans for {curl_count} curl requests",
-    );
+    let curl_count = reqs.iter().filter(|(_, r)| r.client == ClientKind::Curl).count();
+    let curl_spans = spans.iter().filter(|s| s.kind == SPAN_KIND_CLIENT && s.service_name() == "curl").count();
+    ensure!(curl_spans == curl_count, "{curl_spans} curl CLIENT spans for {curl_count} curl requests",);
     ensure!(
         spans.len() == 2 * reqs.len(),
         "expected {} spans (SERVER + CLIENT for {} requests), got {}",
@@ -490,10 +346,7 @@ fn traffic_body(sink: &Sink, agent: Agent, py: &Server, go: &Server, otlp: Otlp)
     check_requests(&span_refs, &reqs)?;
     check_no_query(&span_refs)?;
     check_export_stats(&stats, &spans, sink, otlp)?;
-    ensure!(
-        stats.get("http_parse_errors_total")? == 0,
-        "parse errors on valid traffic: {stats:?}"
-    );
+    ensure!(stats.get("http_parse_errors_total")? == 0, "parse errors on valid traffic: {stats:?}");
     Ok(())
 }
 
@@ -513,51 +366,31 @@ fn scenario_bad_input(otlp: Otlp) -> Result<()> {
     result
 }
 
-fn bad_input_body(
-    sink: &Sink,
-    mut agent: Agent,
-    py: &Server,
-    go: &Server,
-    otlp: Otlp,
-) -> Result<()> {
+fn bad_input_body(sink: &Sink, mut agent: Agent, py: &Server, go: &Server, otlp: Otlp) -> Result<()> {
     let bad_start = unix_nanos(SystemTime::now());
     for server in [py, go] {
         let cases = bad_client(server.port)?;
-        ensure!(
-            cases.len() > 10,
-            "bad_client ran only {} case(s)",
-            cases.len()
-        );
+        ensure!(cases.len() > 10, "bad_client ran only {} case(s)", cases.len());
     }
     agent.ensure_alive()?;
     let mut reqs = Vec::new();
     for server in [py, go] {
-        for (method, target, body) in [
-            ("GET", "/hello", None),
-            ("POST", "/echo", Some("x=1")),
-            ("GET", "/status/500", None),
-        ] {
+        for (method, target, body) in
+            [("GET", "/hello", None), ("POST", "/echo", Some("x=1")), ("GET", "/status/500", None)]
+        {
             let r = curl(server.port, method, target, body)?;
             reqs.push((server, r));
         }
     }
     agent.ensure_alive()?;
     let rss = rss_kib(agent.pid())?;
-    ensure!(
-        rss < MAX_AGENT_RSS_KIB,
-        "agent RSS {rss} KiB >= {MAX_AGENT_RSS_KIB} KiB"
-    );
+    ensure!(rss < MAX_AGENT_RSS_KIB, "agent RSS {rss} KiB >= {MAX_AGENT_RSS_KIB} KiB");
     let stats = agent.stop()?;
     let spans = sink.spans();
     // Shown by the test harness on failure (or with --nocapture); the
     // assertions below refer to this listing.
     println!("stats: {stats:?}\nspans:\n{}", show_all(&spans));
-    ensure!(
-        spans
-            .iter()
-            .all(|s| s.start_unix_nano + CLOCK_SLACK_NANOS >= bad_start),
-        "span from before the test",
-    );
+    ensure!(spans.iter().all(|s| s.start_unix_nano + CLOCK_SLACK_NANOS >= bad_start), "span from before the test",);
 
     // Only the curl requests have known outcomes: select their spans by the
     // client's pid (CLIENT) or the client's port within its window (SERVER).
@@ -569,9 +402,7 @@ fn bad_input_body(
                 let in_window = s.start_unix_nano + CLOCK_SLACK_NANOS >= r.window.0;
                 match s.kind {
                     SPAN_KIND_CLIENT => s.resource_int("process.pid") == Some(r.client_pid.into()),
-                    SPAN_KIND_SERVER => {
-                        in_window && s.attr_int("network.peer.port") == Some(r.client_port.into())
-                    }
+                    SPAN_KIND_SERVER => in_window && s.attr_int("network.peer.port") == Some(r.client_port.into()),
                     _ => false,
                 }
             })
@@ -581,10 +412,7 @@ fn bad_input_body(
     // (Malformed requests' spans may legitimately carry odd bytes; only ours.)
     check_no_query(&ours)?;
     check_export_stats(&stats, &spans, sink, otlp)?;
-    ensure!(
-        stats.get("http_parse_errors_total")? > 0,
-        "malformed traffic counted no parse error: {stats:?}"
-    );
+    ensure!(stats.get("http_parse_errors_total")? > 0, "malformed traffic counted no parse error: {stats:?}");
     Ok(())
 }
 

@@ -24,7 +24,15 @@ fn root_check_passes_on_this_machine() {
     let out = Command::new(BIN).arg("check").output().expect("run check");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "spanwire check failed here:\n{text}");
-    for item in ["privileges", "kernel BTF", "tracefs", "syscall tracepoints", "program type tracepoint", "map type ringbuf", "programs load+verify"] {
+    for item in [
+        "privileges",
+        "kernel BTF",
+        "tracefs",
+        "syscall tracepoints",
+        "program type tracepoint",
+        "map type ringbuf",
+        "programs load+verify",
+    ] {
         assert!(text.lines().any(|l| l.starts_with("ok") && l.contains(item)), "{item} not ok:\n{text}");
     }
     assert!(!text.contains("MISSING"));

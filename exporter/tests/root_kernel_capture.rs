@@ -60,9 +60,11 @@ fn pair(addr: &str) -> (TcpStream, TcpStream, u16) {
     (c, s, port)
 }
 
-fn data_of<'a>(evs: &'a [RawEvent], fd: i32, dir: Direction) -> Vec<&'a RawEvent> {
+fn data_of(evs: &[RawEvent], fd: i32, dir: Direction) -> Vec<&RawEvent> {
     let me = std::process::id();
-    evs.iter().filter(|e| e.kind == EventKind::Data && e.pid.0 == me && e.fd == fd && e.direction == Some(dir)).collect()
+    evs.iter()
+        .filter(|e| e.kind == EventKind::Data && e.pid.0 == me && e.fd == fd && e.direction == Some(dir))
+        .collect()
 }
 
 #[test]
@@ -117,7 +119,10 @@ fn root_every_syscall_family_is_captured_with_tuple_and_payload() {
         assert!(evs.iter().any(|e| e.kind == EventKind::Accept && e.pid.0 == me && e.tuple.local.port() == port));
         drop(c);
         let evs = collect(&mut maps, |e| e.iter().any(|e| e.kind == EventKind::Close && e.fd == cfd));
-        assert!(evs.iter().any(|e| e.kind == EventKind::Close && e.pid.0 == me && e.fd == cfd), "close of the client socket");
+        assert!(
+            evs.iter().any(|e| e.kind == EventKind::Close && e.pid.0 == me && e.fd == cfd),
+            "close of the client socket"
+        );
     }
 }
 
@@ -176,7 +181,10 @@ fn root_the_agent_never_observes_itself() {
     s.read_exact(&mut [0u8; 4]).expect("read");
     // A helper process on the same port must still be seen, proving capture is live.
     let mut helper = std::process::Command::new("python3")
-        .args(["-c", &format!("import socket;s=socket.create_connection(('127.0.0.1',{port}));s.sendall(b'peer');s.recv(1)")])
+        .args([
+            "-c",
+            &format!("import socket;s=socket.create_connection(('127.0.0.1',{port}));s.sendall(b'peer');s.recv(1)"),
+        ])
         .spawn()
         .expect("python3");
     let (mut from_helper, _) = listener.accept().expect("accept helper");

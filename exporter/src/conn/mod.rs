@@ -83,8 +83,7 @@ impl ConnTable {
 
     /// Removes connections idle since before `cutoff_ns`.
     pub fn evict_idle(&mut self, cutoff_ns: u64) -> Vec<Conn> {
-        let idle: Vec<ConnKey> =
-            self.map.iter().filter(|(_, c)| c.last_seen_ns < cutoff_ns).map(|(k, _)| *k).collect();
+        let idle: Vec<ConnKey> = self.map.iter().filter(|(_, c)| c.last_seen_ns < cutoff_ns).map(|(k, _)| *k).collect();
         idle.iter().filter_map(|k| self.map.remove(k)).collect()
     }
 

@@ -16,8 +16,7 @@ pub enum FsError {
 
 /// Whether the syscall tracepoints are visible (tracefs mounted somewhere aya looks).
 pub fn tracefs_ready() -> bool {
-    Path::new(TRACEFS).join("events/syscalls").is_dir()
-        || Path::new(DEBUGFS_TRACING).join("events/syscalls").is_dir()
+    Path::new(TRACEFS).join("events/syscalls").is_dir() || Path::new(DEBUGFS_TRACING).join("events/syscalls").is_dir()
 }
 
 /// Mounts tracefs at /sys/kernel/tracing unless it is already available.
@@ -39,11 +38,9 @@ pub fn ensure_tracefs() -> Result<(), FsError> {
 }
 
 fn mount(source: &str, target: &str, fstype: &str) -> i32 {
-    let (Ok(s), Ok(t), Ok(f)) = (
-        std::ffi::CString::new(source),
-        std::ffi::CString::new(target),
-        std::ffi::CString::new(fstype),
-    ) else {
+    let (Ok(s), Ok(t), Ok(f)) =
+        (std::ffi::CString::new(source), std::ffi::CString::new(target), std::ffi::CString::new(fstype))
+    else {
         return -1;
     };
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is null.

@@ -155,8 +155,11 @@ impl Probes {
                 .ok_or(LoadError::Missing(name))?
                 .try_into()
                 .map_err(|e| LoadError::Program { name, source: Box::new(e) })?;
-            prog.attach("syscalls", tracepoint)
-                .map_err(|e| LoadError::Attach { name, tracepoint, source: Box::new(e) })?;
+            prog.attach("syscalls", tracepoint).map_err(|e| LoadError::Attach {
+                name,
+                tracepoint,
+                source: Box::new(e),
+            })?;
         }
         Ok(())
     }

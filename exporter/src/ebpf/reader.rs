@@ -89,7 +89,9 @@ fn leak_reason(e: &super::records::DecodeError) -> &'static str {
 
 fn update_kernel_counters(map: &PerCpuArray<MapData, u64>, stats: &Stats) {
     let k = read_counters(map);
-    stats.ringbuf_dropped.lost_total(k.ringbuf_full, "ring buffer full: the kernel dropped events; raise ring_buffer_bytes");
+    stats
+        .ringbuf_dropped
+        .lost_total(k.ringbuf_full, "ring buffer full: the kernel dropped events; raise ring_buffer_bytes");
     stats.kernel_args_dropped.lost_total(k.args_table_full, "in-flight syscall table full: the kernel dropped events");
     stats.payload_faults.lost_total(k.payload_fault, "payload could not be read from user memory");
 }

@@ -124,10 +124,7 @@ fn decode_tuple(t: &sys::sw_tuple) -> Result<Tuple, DecodeError> {
         f if f == libc::AF_INET6 as u32 => (v6(&t.local_addr), v6(&t.remote_addr)),
         _ => return Err(DecodeError::Family(t.family)),
     };
-    Ok(Tuple {
-        local: SocketAddr::new(local, t.local_port),
-        remote: SocketAddr::new(remote, t.remote_port),
-    })
+    Ok(Tuple { local: SocketAddr::new(local, t.local_port), remote: SocketAddr::new(remote, t.remote_port) })
 }
 
 fn v4(a: &[u8; 16]) -> IpAddr {
@@ -148,7 +145,8 @@ mod tests {
     use super::*;
 
     fn record(kind: u8, family: u16, captured: u32, payload: &[u8]) -> Vec<u8> {
-        let mut h = sys::sw_event { kind, direction: 2, pid: 42, tid: 43, fd: 7, ret: 5, captured, ..Default::default() };
+        let mut h =
+            sys::sw_event { kind, direction: 2, pid: 42, tid: 43, fd: 7, ret: 5, captured, ..Default::default() };
         h.tuple.family = family;
         h.tuple.local_port = 8080;
         h.tuple.remote_port = 40000;
@@ -176,10 +174,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_records() {
-        assert_eq!(decode(&[0u8; 10]).unwrap_err(), DecodeError::Short { len: 10 });
+        assert_eq!(decode(&[0u8; 10]).expect_err("must fail"), DecodeError::Short { len: 10 });
         assert!(matches!(decode(&record(1, 2, 9, b"hi")), Err(DecodeError::PayloadLength { .. })));
-        assert_eq!(decode(&record(9, 2, 0, b"")).unwrap_err(), DecodeError::Kind(9));
-        assert_eq!(decode(&record(1, 1, 0, b"")).unwrap_err(), DecodeError::Family(1));
+        assert_eq!(decode(&record(9, 2, 0, b"")).expect_err("must fail"), DecodeError::Kind(9));
+        assert_eq!(decode(&record(1, 1, 0, b"")).expect_err("must fail"), DecodeError::Family(1));
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Destination {
 
 /// OTLP when an endpoint is set (env wins over config); otherwise the console.
 pub fn destination(cfg: &ExportConfig, env: impl Fn(&str) -> Option<String>) -> Destination {
-    let env_endpoint =
-        env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT")).filter(|v| !v.is_empty());
+    let env_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .filter(|v| !v.is_empty());
     if env_endpoint.is_none() && cfg.endpoint.is_none() {
         return Destination::Console;
     }
@@ -86,13 +87,20 @@ mod tests {
             env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]),
         );
         assert_eq!(d, Destination::Otlp { protocol: OtlpProtocol::Grpc, endpoint: None });
-        let d = destination(&ExportConfig::default(), env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]));
+        let d = destination(
+            &ExportConfig::default(),
+            env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]),
+        );
         assert_eq!(d, Destination::Otlp { protocol: OtlpProtocol::HttpProtobuf, endpoint: None });
     }
 
     #[test]
     fn config_endpoint_when_env_is_silent() {
-        let cfg = ExportConfig { endpoint: Some("http://c:4317".into()), protocol: Some(OtlpProtocol::Grpc), ..Default::default() };
+        let cfg = ExportConfig {
+            endpoint: Some("http://c:4317".into()),
+            protocol: Some(OtlpProtocol::Grpc),
+            ..Default::default()
+        };
         assert_eq!(
             destination(&cfg, env(&[])),
             Destination::Otlp { protocol: OtlpProtocol::Grpc, endpoint: Some("http://c:4317".into()) }

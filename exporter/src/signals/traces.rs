@@ -11,8 +11,8 @@ use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
 use crate::clock::Clock;
-use crate::decorate::process::ProcessInfo;
 use crate::conn::ConnAddrs;
+use crate::decorate::process::ProcessInfo;
 use crate::protocol::http1::head::Method;
 use crate::request::http1::Exchange;
 use crate::request::Role;

@@ -46,10 +46,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("exporter/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("exporter/ has a parent").to_path_buf()
 }
 
 pub fn servers_dir() -> PathBuf {
@@ -59,11 +56,7 @@ pub fn servers_dir() -> PathBuf {
 /// `file_name(realpath(path))`: what `process.executable.name` must be.
 pub fn exe_name(path: &Path) -> Result<String> {
     let real = std::fs::canonicalize(path).with_context(|| format!("resolving {path:?}"))?;
-    Ok(real
-        .file_name()
-        .with_context(|| format!("{real:?} has no file name"))?
-        .to_string_lossy()
-        .into_owned())
+    Ok(real.file_name().with_context(|| format!("{real:?} has no file name"))?.to_string_lossy().into_owned())
 }
 
 /// Finds `program` on PATH and canonicalises it.
@@ -77,23 +70,14 @@ pub fn which(program: &str) -> Result<PathBuf> {
 }
 
 pub fn hostname() -> Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
-        .trim()
-        .to_owned())
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_owned())
 }
 
 /// VmRSS of a live process, in KiB.
 pub fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("no VmRSS line")?;
-    line.split_whitespace()
-        .nth(1)
-        .context("malformed VmRSS line")?
-        .parse()
-        .context("parsing VmRSS")
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS line")?;
+    line.split_whitespace().nth(1).context("malformed VmRSS line")?.parse().context("parsing VmRSS")
 }
 
 #[derive(Default)]
@@ -150,12 +134,7 @@ impl Lines {
             ensure!(!state.eof, "stream ended before the expected line");
             let left = deadline.saturating_duration_since(Instant::now());
             ensure!(!left.is_zero(), "timed out after {timeout:?}");
-            state = self
-                .0
-                 .1
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.0 .1.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
@@ -166,12 +145,7 @@ impl Lines {
         while !state.eof {
             let left = deadline.saturating_duration_since(Instant::now());
             ensure!(!left.is_zero(), "output not closed within {timeout:?}");
-            state = self
-                .0
-                 .1
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.0 .1.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
         Ok(())
     }
@@ -188,9 +162,7 @@ pub struct ChildProc {
 
 impl ChildProc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Result<ChildProc> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // SAFETY: prctl is async-signal-safe. If the test process dies without
         // running destructors, the kernel kills the child.
         unsafe {
@@ -201,18 +173,10 @@ impl ChildProc {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {name}: {cmd:?}"))?;
+        let mut child = cmd.spawn().with_context(|| format!("spawning {name}: {cmd:?}"))?;
         let stdout = Lines::spawn(child.stdout.take().context("stdout")?);
         let stderr = Lines::spawn(child.stderr.take().context("stderr")?);
-        Ok(ChildProc {
-            name: name.to_owned(),
-            child,
-            stdout,
-            stderr,
-            exited: None,
-        })
+        Ok(ChildProc { name: name.to_owned(), child, stdout, stderr, exited: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -264,17 +228,10 @@ impl ChildProc {
 
     /// Waits for exit and for all output; fails unless it exited with 0.
     pub fn finish(&mut self, timeout: Duration) -> Result<()> {
-        let status = self
-            .wait_timeout(timeout)
-            .with_context(|| self.describe())?;
+        let status = self.wait_timeout(timeout).with_context(|| self.describe())?;
         self.stdout.wait_eof(Duration::from_secs(5))?;
         self.stderr.wait_eof(Duration::from_secs(5))?;
-        ensure!(
-            status.success(),
-            "{} failed: {status}\n{}",
-            self.name,
-            self.describe()
-        );
+        ensure!(status.success(), "{} failed: {status}\n{}", self.name, self.describe());
         Ok(())
     }
 }
@@ -301,11 +258,8 @@ fn wait_listening(proc: &ChildProc) -> Result<u16> {
         .stdout
         .wait_for(|l| l.starts_with("listening on "), Duration::from_secs(30))
         .with_context(|| format!("{} never became ready\n{}", proc.name, proc.describe()))?;
-    let port = line
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("bad readiness line {line:?}"))?;
+    let port =
+        line.rsplit(':').next().and_then(|p| p.parse().ok()).with_context(|| format!("bad readiness line {line:?}"))?;
     Ok(port)
 }
 
@@ -315,10 +269,7 @@ pub fn python() -> Result<PathBuf> {
     PYTHON
         .get_or_init(|| {
             let out = Command::new("python3")
-                .args([
-                    "-c",
-                    "import os,sys; print(os.path.realpath(sys.executable))",
-                ])
+                .args(["-c", "import os,sys; print(os.path.realpath(sys.executable))"])
                 .output()
                 .map_err(|e| format!("running python3: {e}"))?;
             if !out.status.success() {
@@ -346,17 +297,10 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 pub fn start_py_server(service: &str) -> Result<Server> {
     let py = python()?;
     let mut cmd = clean_command(&py);
-    cmd.arg(servers_dir().join("http_server.py"))
-        .args(["--port", "0"])
-        .env("OTEL_SERVICE_NAME", service);
+    cmd.arg(servers_dir().join("http_server.py")).args(["--port", "0"]).env("OTEL_SERVICE_NAME", service);
     let proc = ChildProc::spawn("py-server", &mut cmd)?;
     let port = wait_listening(&proc)?;
-    Ok(Server {
-        proc,
-        port,
-        service: service.to_owned(),
-        exe: exe_name(&py)?,
-    })
+    Ok(Server { proc, port, service: service.to_owned(), exe: exe_name(&py)? })
 }
 
 /// Builds integration/servers/go-http once per test binary, into CARGO_TARGET_TMPDIR.
@@ -373,9 +317,7 @@ pub fn go_server_binary() -> Result<PathBuf> {
                 .arg(&out)
                 .arg(".");
             let mut build = ChildProc::spawn("go build", &mut cmd).map_err(|e| format!("{e:#}"))?;
-            build
-                .finish(Duration::from_secs(300))
-                .map_err(|e| format!("{e:#}"))?;
+            build.finish(Duration::from_secs(300)).map_err(|e| format!("{e:#}"))?;
             Ok(out)
         })
         .clone()
@@ -390,12 +332,7 @@ pub fn start_go_server() -> Result<Server> {
     let proc = ChildProc::spawn("go-server", &mut cmd)?;
     let port = wait_listening(&proc)?;
     let exe = exe_name(&bin)?;
-    Ok(Server {
-        proc,
-        port,
-        service: exe.clone(),
-        exe,
-    })
+    Ok(Server { proc, port, service: exe.clone(), exe })
 }
 
 /// Which client produced a request.
@@ -434,31 +371,16 @@ impl ClientRequest {
 }
 
 pub fn unix_nanos(t: SystemTime) -> u64 {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO);
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One curl invocation (one request on a fresh connection).
-pub fn curl(
-    server_port: u16,
-    method: &str,
-    target: &str,
-    body: Option<&str>,
-) -> Result<ClientRequest> {
+pub fn curl(server_port: u16, method: &str, target: &str, body: Option<&str>) -> Result<ClientRequest> {
     let curl = which("curl")?;
     let mut cmd = clean_command(&curl);
-    cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "--noproxy",
-        "*",
-        "--max-time",
-        "20",
-    ])
-    .args(["-w", "%{http_code} %{time_total} %{local_port}\n"]);
+    cmd.args(["-s", "-o", "/dev/null", "--noproxy", "*", "--max-time", "20"])
+        .args(["-w", "%{http_code} %{time_total} %{local_port}\n"]);
     match (method, body) {
         ("POST", Some(b)) => {
             cmd.args(["-d", b]);
@@ -513,9 +435,7 @@ pub fn keepalive(server_port: u16, plan: &str, service: &str) -> Result<Vec<Clie
     for line in proc.stdout.all() {
         let v: serde_json::Value = serde_json::from_str(&line).with_context(|| line.clone())?;
         let field = |k: &str| v.get(k).with_context(|| format!("{k} missing in {line}"));
-        let str_field = |k: &str| -> Result<String> {
-            Ok(field(k)?.as_str().context("not a string")?.to_owned())
-        };
+        let str_field = |k: &str| -> Result<String> { Ok(field(k)?.as_str().context("not a string")?.to_owned()) };
         let int_field = |k: &str| -> Result<i64> { field(k)?.as_i64().context("not an int") };
         let secs = field("elapsed_s")?.as_f64().context("elapsed_s")?;
         out.push(ClientRequest {
@@ -611,9 +531,7 @@ impl Agent {
         let proc = ChildProc::spawn("spanwire", &mut cmd)?;
         proc.stderr
             .wait_for(|l| l.contains(CAPTURE_STARTED), AGENT_READY_TIMEOUT)
-            .with_context(|| {
-                format!("agent did not log {CAPTURE_STARTED:?}\n{}", proc.describe())
-            })?;
+            .with_context(|| format!("agent did not log {CAPTURE_STARTED:?}\n{}", proc.describe()))?;
         Ok(Agent { proc })
     }
 
@@ -637,11 +555,7 @@ impl Agent {
             .wait_timeout(AGENT_EXIT_TIMEOUT)
             .with_context(|| format!("agent ignored SIGTERM\n{}", self.proc.describe()))?;
         self.proc.stderr.wait_eof(Duration::from_secs(5))?;
-        ensure!(
-            status.success(),
-            "agent exited with {status}\n{}",
-            self.proc.describe()
-        );
+        ensure!(status.success(), "agent exited with {status}\n{}", self.proc.describe());
         let line = self
             .proc
             .stderr
@@ -651,8 +565,7 @@ impl Agent {
             .find(|l| l.contains(STATS_PREFIX))
             .with_context(|| format!("no {STATS_PREFIX:?} line\n{}", self.proc.describe()))?;
         let json = &line[line.find(STATS_PREFIX).unwrap_or(0) + STATS_PREFIX.len()..];
-        let map = serde_json::from_str(json.trim())
-            .with_context(|| format!("parsing stats line {line:?}"))?;
+        let map = serde_json::from_str(json.trim()).with_context(|| format!("parsing stats line {line:?}"))?;
         Ok(Stats(map))
     }
 }

@@ -12,9 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -71,10 +69,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 fn text(status: StatusCode, msg: impl Into<String>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(msg.into())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     resp
 }
 
@@ -108,10 +103,7 @@ async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<B
     }
     if let Some(enc) = header_str(&req, header::CONTENT_ENCODING) {
         if !enc.eq_ignore_ascii_case("identity") {
-            return Err((
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("content-encoding {enc:?} unsupported\n"),
-            ));
+            return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content-encoding {enc:?} unsupported\n")));
         }
     }
     let body = Limited::new(req.into_body(), MAX_MESSAGE_BYTES)
@@ -127,15 +119,8 @@ async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<B
         .to_bytes();
     let decoded = ExportTraceServiceRequest::decode(body)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad protobuf: {e}\n")))?;
-    state
-        .ingest(&decoded, Protocol::Http)
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")))?;
-    let mut resp = Response::new(Full::new(Bytes::from(
-        ExportTraceServiceResponse::default().encode_to_vec(),
-    )));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(PROTOBUF),
-    );
+    state.ingest(&decoded, Protocol::Http).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")))?;
+    let mut resp = Response::new(Full::new(Bytes::from(ExportTraceServiceResponse::default().encode_to_vec())));
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(PROTOBUF));
     Ok(resp)
 }

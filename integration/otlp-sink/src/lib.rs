@@ -16,12 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -30,8 +26,7 @@ use tokio::task::JoinHandle;
 /// (e.g. the agent's `spanwire_stats {json}` line) without another dependency.
 pub use serde_json;
 pub use span::{
-    flatten, hex, AnyValueLite, Protocol, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER,
-    STATUS_ERROR, STATUS_UNSET,
+    flatten, hex, AnyValueLite, Protocol, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET,
 };
 
 /// Largest accepted request body / gRPC message.
@@ -51,11 +46,7 @@ pub struct SinkConfig {
 impl Default for SinkConfig {
     fn default() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        SinkConfig {
-            grpc: any,
-            http: any,
-            jsonl: None,
-        }
+        SinkConfig { grpc: any, http: any, jsonl: None }
     }
 }
 
@@ -101,9 +92,7 @@ impl TraceService for GrpcService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0
-            .ingest(request.get_ref(), Protocol::Grpc)
-            .map_err(|e| tonic::Status::internal(format!("{e:#}")))?;
+        self.0.ingest(request.get_ref(), Protocol::Grpc).map_err(|e| tonic::Status::internal(format!("{e:#}")))?;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -126,12 +115,7 @@ impl Sink {
 
     /// Starts a sink on the given addresses (port 0 picks a free port).
     pub async fn start_on(grpc: SocketAddr, http: SocketAddr) -> anyhow::Result<Sink> {
-        Sink::start_with(SinkConfig {
-            grpc,
-            http,
-            jsonl: None,
-        })
-        .await
+        Sink::start_with(SinkConfig { grpc, http, jsonl: None }).await
     }
 
     /// Starts a sink; both listeners are bound (and accepting) when this returns.
@@ -162,30 +146,20 @@ impl Sink {
         let http_addr = http_listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
 
-        let service = TraceServiceServer::new(GrpcService(state.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let service = TraceServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let mut grpc_stop = stop_rx.clone();
         let grpc_task = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(grpc_listener),
-                    async move {
-                        let _ = grpc_stop.wait_for(|stopped| *stopped).await;
-                    },
-                )
+                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), async move {
+                    let _ = grpc_stop.wait_for(|stopped| *stopped).await;
+                })
                 .await
                 .context("gRPC server")
         });
         let http_task = tokio::spawn(http::serve(http_listener, state.clone(), stop_rx));
 
-        Ok(Sink {
-            grpc_addr,
-            http_addr,
-            state,
-            stop,
-            tasks: vec![grpc_task, http_task],
-        })
+        Ok(Sink { grpc_addr, http_addr, state, stop, tasks: vec![grpc_task, http_task] })
     }
 
     /// `http://<grpc_addr>`, suitable for `OTEL_EXPORTER_OTLP_ENDPOINT` with protocol `grpc`.
@@ -209,11 +183,7 @@ impl Sink {
     }
 
     /// Waits until at least `n` spans were received; returns all spans then.
-    pub async fn wait_for_spans(
-        &self,
-        n: usize,
-        timeout: Duration,
-    ) -> anyhow::Result<Vec<ReceivedSpan>> {
+    pub async fn wait_for_spans(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<ReceivedSpan>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.state.changed.notified();
@@ -224,10 +194,7 @@ impl Sink {
                 return Ok(spans);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                anyhow::bail!(
-                    "timed out after {timeout:?} waiting for {n} spans; have {}",
-                    spans.len()
-                );
+                anyhow::bail!("timed out after {timeout:?} waiting for {n} spans; have {}", spans.len());
             }
         }
     }

@@ -13,10 +13,7 @@ use otlp_sink::{Sink, SinkConfig};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "otlp-sink",
-    about = "OTLP trace receiver (gRPC + HTTP/protobuf)"
-)]
+#[command(name = "otlp-sink", about = "OTLP trace receiver (gRPC + HTTP/protobuf)")]
 struct Args {
     /// OTLP/gRPC listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:4317")]
@@ -34,19 +31,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut sink = Sink::start_with(SinkConfig {
-        grpc: args.grpc,
-        http: args.http,
-        jsonl: args.jsonl,
-    })
-    .await?;
+    let mut sink = Sink::start_with(SinkConfig { grpc: args.grpc, http: args.http, jsonl: args.jsonl }).await?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "otlp-sink listening grpc={} http={}",
-            sink.grpc_addr, sink.http_addr
-        )?;
+        writeln!(out, "otlp-sink listening grpc={} http={}", sink.grpc_addr, sink.http_addr)?;
         out.flush()?;
     }
     tokio::select! {

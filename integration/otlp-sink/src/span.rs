@@ -158,9 +158,7 @@ impl ReceivedSpan {
     /// One JSON object describing the span (ids hex-encoded), as written by `--jsonl`.
     pub fn to_json(&self) -> serde_json::Value {
         let map = |m: &BTreeMap<String, AnyValueLite>| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect::<serde_json::Map<_, _>>()
+            m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>()
         };
         serde_json::json!({
             "via": self.via.to_string(),
@@ -185,26 +183,16 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, AnyValueLite> {
-    kvs.iter()
-        .map(|kv| (kv.key.clone(), AnyValueLite::from(kv.value.as_ref())))
-        .collect()
+    kvs.iter().map(|kv| (kv.key.clone(), AnyValueLite::from(kv.value.as_ref()))).collect()
 }
 
 /// Flattens an export request into one [`ReceivedSpan`] per span.
 pub fn flatten(req: &ExportTraceServiceRequest, via: Protocol) -> Vec<ReceivedSpan> {
     let mut out = Vec::new();
     for rs in &req.resource_spans {
-        let resource = rs
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
+        let resource = rs.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
         for ss in &rs.scope_spans {
-            let scope = ss
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
+            let scope = ss.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
             for span in &ss.spans {
                 out.push(ReceivedSpan {
                     resource: resource.clone(),

@@ -8,9 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context};
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol as OtlpProtocol, WithExportConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -92,22 +90,15 @@ fn assert_exported(spans: &[ReceivedSpan], via: Protocol) {
 }
 
 fn batch() -> Vec<SpanData> {
-    let error = Status::Error {
-        description: "boom".into(),
-    };
-    vec![
-        span_data(7, SpanKind::Server, "GET /a", error),
-        span_data(8, SpanKind::Client, "GET", Status::Unset),
-    ]
+    let error = Status::Error { description: "boom".into() };
+    vec![span_data(7, SpanKind::Server, "GET /a", error), span_data(8, SpanKind::Client, "GET", Status::Unset)]
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_exporter_spans_arrive() -> anyhow::Result<()> {
     let sink = Sink::start().await?;
-    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(sink.grpc_endpoint())
-        .build()?;
+    let mut exporter =
+        opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(sink.grpc_endpoint()).build()?;
     exporter.set_resource(&resource());
     exporter.export(batch()).await?;
     assert_eq!(sink.requests(), 1);
@@ -142,10 +133,7 @@ fn hand_made_request(name: &str) -> Vec<u8> {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(ProtoResource {
-                attributes: vec![kv(
-                    "service.name",
-                    any_value::Value::StringValue("raw".into()),
-                )],
+                attributes: vec![kv("service.name", any_value::Value::StringValue("raw".into()))],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -166,11 +154,7 @@ fn hand_made_request(name: &str) -> Vec<u8> {
 }
 
 /// Sends one raw HTTP/1.1 request and returns (status line, headers+body).
-fn raw_http(
-    addr: std::net::SocketAddr,
-    head: &str,
-    body_parts: &[&[u8]],
-) -> anyhow::Result<String> {
+fn raw_http(addr: std::net::SocketAddr, head: &str, body_parts: &[&[u8]]) -> anyhow::Result<String> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(head.as_bytes())?;
@@ -189,24 +173,13 @@ async fn http_accepts_chunked_and_content_length_bodies() -> anyhow::Result<()> 
     let addr = sink.http_addr;
     let body = hand_made_request("chunked");
     let (a, b) = body.split_at(body.len() / 2);
-    let chunk = |c: &[u8]| {
-        [
-            format!("{:x}\r\n", c.len()).into_bytes(),
-            c.to_vec(),
-            b"\r\n".to_vec(),
-        ]
-        .concat()
-    };
+    let chunk = |c: &[u8]| [format!("{:x}\r\n", c.len()).into_bytes(), c.to_vec(), b"\r\n".to_vec()].concat();
     let (ca, cb) = (chunk(a), chunk(b));
     let head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    let resp = tokio::task::spawn_blocking(move || raw_http(addr, head, &[&ca, &cb, b"0\r\n\r\n"]))
-        .await??;
+    let resp = tokio::task::spawn_blocking(move || raw_http(addr, head, &[&ca, &cb, b"0\r\n\r\n"])).await??;
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
-    assert!(
-        resp.to_ascii_lowercase().contains("content-length: 0\r\n"),
-        "{resp}"
-    );
+    assert!(resp.to_ascii_lowercase().contains("content-length: 0\r\n"), "{resp}");
 
     let body = hand_made_request("sized");
     let head = format!(
@@ -232,16 +205,8 @@ async fn http_rejects_bad_requests() -> anyhow::Result<()> {
     let sink = Sink::start().await?;
     let addr = sink.http_addr;
     let cases: [(&str, &[u8], &str); 4] = [
-        (
-            "GET /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            b"",
-            "405",
-        ),
-        (
-            "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            b"",
-            "404",
-        ),
+        ("GET /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"", "405"),
+        ("POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", b"", "404"),
         (
             "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
              Content-Length: 2\r\nConnection: close\r\n\r\n",
@@ -257,10 +222,7 @@ async fn http_rejects_bad_requests() -> anyhow::Result<()> {
     ];
     for (head, body, code) in cases {
         let resp = tokio::task::spawn_blocking(move || raw_http(addr, head, &[body])).await??;
-        assert!(
-            resp.starts_with(&format!("HTTP/1.1 {code} ")),
-            "{head:?}: {resp}"
-        );
+        assert!(resp.starts_with(&format!("HTTP/1.1 {code} ")), "{head:?}: {resp}");
     }
     assert_eq!(sink.requests(), 0);
     assert!(sink.spans().is_empty());
@@ -338,10 +300,8 @@ async fn binary_prints_readiness_writes_jsonl_and_exits_on_sigterm() -> anyhow::
 
     let lines = std::fs::read_to_string(&jsonl)?;
     std::fs::remove_file(&jsonl)?;
-    let parsed: Vec<otlp_sink::serde_json::Value> = lines
-        .lines()
-        .map(otlp_sink::serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let parsed: Vec<otlp_sink::serde_json::Value> =
+        lines.lines().map(otlp_sink::serde_json::from_str).collect::<Result<_, _>>()?;
     assert_eq!(parsed.len(), 2);
     assert_eq!(parsed[0]["name"], "GET /a");
     assert_eq!(parsed[0]["kind"], 2);
