@@ -10,7 +10,8 @@
 #
 # Phases, in one run:
 #   (a) base:  wrk -t2 -c50 -d30s --latency http://127.0.0.1:PORT/hello
-#   (b) agent: the same with `spanwire run --port PORT` running, exporting to
+#   (b) agent: the same with `spanwire run --pid SERVER_PID` running (one SERVER
+#       span per request), exporting to
 #       otlp-sink; kernel.bpf_stats_enabled=1 and bpftool snapshots give the
 #       eBPF run time of programs named sw_*, /proc/PID/stat the agent's CPU,
 #       /proc/PID/status (VmHWM) its peak RSS; SIGTERM makes the agent print
@@ -466,7 +467,7 @@ sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.
 
 bpftool prog show --json >"$RUN/bpf_pre.json"
 env OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_GRPC" OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
-    "$AGENT_BIN" run --port "$PORT" >"$RUN/agent.stdout" 2>"$RUN/agent.stderr" &
+    "$AGENT_BIN" run --pid "$SERVER_PID" >"$RUN/agent.stdout" 2>"$RUN/agent.stderr" &
 AGENT_PID=$!
 wait_for_line "$RUN/agent.stderr" "capture started" 30 "$AGENT_PID" "spanwire agent"
 
