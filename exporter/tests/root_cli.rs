@@ -122,7 +122,7 @@ fn root_dead_collector_is_counted_and_shutdown_stays_bounded() {
     let _ = std::io::Read::read(&mut c, &mut resp).expect("recv");
     srv.join().expect("server thread");
     std::thread::sleep(Duration::from_millis(1500)); // one flush interval: the export is attempted
-    // SAFETY: kill with a valid pid of our child.
+                                                     // SAFETY: kill with a valid pid of our child.
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
     let t0 = Instant::now();
     let status = agent.wait().expect("wait");

@@ -18,9 +18,14 @@
 
 use std::collections::VecDeque;
 
-use crate::protocol::http1::body::{ends_with_last_chunk, BodyDecoder, BodyKind};
-use crate::protocol::http1::head::{
-    self, find_head_end, HeadError, Method, RequestHead, ResponseHead, Sniff,
+use crate::protocol::http1::body::{ends_with_last_chunk, BodyKind};
+use crate::protocol::http1::head::{self, find_head_end, Method, RequestHead, ResponseHead, Sniff};
+
+mod state;
+
+use state::{
+    after_head, framing, guess_kind, parse_complete, parse_truncated, sniff, validate_prefix, Body, Framing, Head,
+    Kind, PendingRequest, Side, State,
 };
 
 pub use super::{Direction, Role, Segment};
@@ -44,10 +49,7 @@ pub struct Http1Limits {
 
 impl Default for Http1Limits {
     fn default() -> Self {
-        Http1Limits {
-            max_head_bytes: head::DEFAULT_MAX_HEAD_BYTES,
-            max_pending_requests: 64,
-        }
+        Http1Limits { max_head_bytes: head::DEFAULT_MAX_HEAD_BYTES, max_pending_requests: 64 }
     }
 }
 
@@ -85,105 +87,6 @@ pub struct Http1Stats {
     pub dropped_requests: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Request,
-    Response,
-}
-
-#[derive(Debug)]
-enum Head {
-    Request(RequestHead),
-    Response(ResponseHead),
-}
-
-#[derive(Debug)]
-struct PendingRequest {
-    id: u64,
-    head: RequestHead,
-    start_ns: u64,
-    body_bytes: u64,
-}
-
-#[derive(Debug)]
-enum Framing {
-    Exact(BodyDecoder),
-    /// The end is inferred: a segment starting with a head in this direction,
-    /// a new message in the other direction, close, `declared` bytes after the
-    /// head segment, or (framing unknown) a fully captured segment ending with
-    /// the chunked last-chunk marker `0\r\n\r\n`.
-    Approx { declared: Option<u64> },
-}
-
-#[derive(Debug)]
-struct Body {
-    kind: Kind,
-    /// Kind::Request: the queue id of the request.
-    request_id: u64,
-    /// Kind::Response: the response head.
-    response: Option<ResponseHead>,
-    /// Kind::Response: the request it answers (None: unmatched).
-    paired: Option<PendingRequest>,
-    framing: Framing,
-    /// Real body bytes attributed to the message so far.
-    bytes: u64,
-    /// Exit timestamp of the last segment that carried bytes of the message.
-    last_exit_ns: u64,
-}
-
-impl Body {
-    fn reported_bytes(&self) -> u64 {
-        match self.framing {
-            Framing::Approx {
-                declared: Some(n), ..
-            } => n,
-            _ => self.bytes,
-        }
-    }
-}
-
-#[derive(Debug)]
-enum State {
-    Unsynced,
-    AwaitHead,
-    Body(Box<Body>),
-}
-
-#[derive(Debug)]
-struct Side {
-    state: State,
-    /// Partial head (or, while unsynced, a too-short-to-tell head prefix).
-    buf: Vec<u8>,
-    /// `buf` length already scanned for the end of the head.
-    scanned: usize,
-    /// Start timestamp of the message whose head is in `buf`.
-    head_start_ns: u64,
-    /// Segments held in `buf` while unsynced (0: `buf` is not tentative).
-    tentative_segments: u64,
-    /// The first line of `buf` was complete and valid.
-    first_line_ok: bool,
-}
-
-impl Side {
-    fn new() -> Self {
-        Side {
-            state: State::Unsynced,
-            buf: Vec::new(),
-            scanned: 0,
-            head_start_ns: 0,
-            tentative_segments: 0,
-            first_line_ok: false,
-        }
-    }
-
-    fn reset_buf(&mut self) {
-        self.buf.clear();
-        self.scanned = 0;
-        self.tentative_segments = 0;
-        self.first_line_ok = false;
-    }
-}
-
 /// HTTP/1.x state of one TCP connection.
 #[derive(Debug)]
 pub struct Http1Connection {
@@ -194,64 +97,6 @@ pub struct Http1Connection {
     next_id: u64,
     pending: VecDeque<PendingRequest>,
     sides: [Side; 2],
-}
-
-fn sniff(kind: Option<Kind>, buf: &[u8]) -> Sniff {
-    match kind {
-        Some(Kind::Request) => head::sniff_request(buf),
-        Some(Kind::Response) => head::sniff_response(buf),
-        None => head::sniff_request(buf).or(head::sniff_response(buf)),
-    }
-}
-
-/// Kind of a head when the role is not known yet.
-fn guess_kind(buf: &[u8]) -> Kind {
-    if buf.starts_with(b"HTTP/") || b"HTTP/".starts_with(buf) {
-        Kind::Response
-    } else {
-        Kind::Request
-    }
-}
-
-fn parse_complete(kind: Kind, buf: &[u8], max: usize) -> Result<Head, HeadError> {
-    match kind {
-        Kind::Request => head::parse_request_head_limited(buf, max).map(Head::Request),
-        Kind::Response => head::parse_response_head_limited(buf, max).map(Head::Response),
-    }
-}
-
-fn parse_truncated(kind: Kind, buf: &[u8]) -> Result<Head, HeadError> {
-    match kind {
-        Kind::Request => head::parse_request_head_truncated(buf).map(Head::Request),
-        Kind::Response => head::parse_response_head_truncated(buf).map(Head::Response),
-    }
-}
-
-/// Body framing for a head; `None` when the message has no body.
-fn framing(
-    truncated: bool,
-    chunked: bool,
-    content_length: Option<u64>,
-    default: BodyKind,
-    stats: &mut Http1Stats,
-) -> Option<Framing> {
-    if truncated {
-        return match (chunked, content_length) {
-            (false, Some(0)) => None,
-            (false, Some(n)) => Some(Framing::Approx { declared: Some(n) }),
-            _ => {
-                stats.lost_sync += 1;
-                Some(Framing::Approx { declared: None })
-            }
-        };
-    }
-    let kind = match (chunked, content_length) {
-        (true, _) => BodyKind::Chunked,
-        (false, Some(n)) => BodyKind::Length(n),
-        (false, None) => default,
-    };
-    let dec = BodyDecoder::new(kind);
-    (!dec.is_done()).then_some(Framing::Exact(dec))
 }
 
 impl Http1Connection {
@@ -289,13 +134,7 @@ impl Http1Connection {
     }
 
     /// Feeds one captured segment. Completed exchanges are appended to `out`.
-    pub fn feed(
-        &mut self,
-        dir: Direction,
-        seg: &Segment,
-        out: &mut Vec<Exchange>,
-        stats: &mut Http1Stats,
-    ) {
+    pub fn feed(&mut self, dir: Direction, seg: &Segment, out: &mut Vec<Exchange>, stats: &mut Http1Stats) {
         if self.opaque {
             return;
         }
@@ -356,13 +195,7 @@ impl Http1Connection {
     }
 
     fn expected_kind(&self, dir: Direction) -> Option<Kind> {
-        self.role.map(|r| {
-            if r.request_direction() == dir {
-                Kind::Request
-            } else {
-                Kind::Response
-            }
-        })
+        self.role.map(|r| if r.request_direction() == dir { Kind::Request } else { Kind::Response })
     }
 
     /// Unsynced, at the start of a segment: does a message start here?
@@ -381,11 +214,7 @@ impl Http1Connection {
                     side.state = State::AwaitHead;
                     return Some(0);
                 }
-                Sniff::Partial
-                    if fully_captured
-                        && data.len() <= PROBE_LEN
-                        && probe.len() <= max =>
-                {
+                Sniff::Partial if fully_captured && data.len() <= PROBE_LEN && probe.len() <= max => {
                     side.buf = probe;
                     side.tentative_segments += 1;
                     return None;
@@ -446,10 +275,7 @@ impl Http1Connection {
             side.reset_buf();
             side.head_start_ns = seg.start_ns(dir);
         }
-        let avail = usize::try_from(pos)
-            .ok()
-            .and_then(|p| data.get(p..))
-            .unwrap_or_default();
+        let avail = usize::try_from(pos).ok().and_then(|p| data.get(p..)).unwrap_or_default();
         let prev = side.buf.len();
         let take = avail.len().min(max.saturating_sub(prev));
         side.buf.extend_from_slice(&avail[..take]);
@@ -477,26 +303,22 @@ impl Http1Connection {
         if seg.is_truncated() {
             // The rest of this syscall was not captured: the head is cut.
             let parsed = parse_truncated(kind, &side.buf);
-            let plausible = sniff(Some(kind), &side.buf) != Sniff::NoMatch;
+            // Only a valid but too short first line is a capture problem.
+            let too_short = !side.buf.contains(&b'\n') && validate_prefix(kind, &side.buf).is_ok();
             side.reset_buf();
             match parsed {
                 Ok(h) => self.on_head(dir, h, seg, out, stats),
-                Err(HeadError::Invalid { .. }) if !plausible => self.parse_error(dir, stats),
-                Err(_) => {
-                    // Too little of a plausible head was captured to parse it.
+                Err(_) if too_short => {
                     stats.lost_sync += 1;
                     side.state = State::Unsynced;
                 }
+                Err(_) => self.parse_error(dir, stats),
             }
             return None;
         }
         let new_line = avail[..take].contains(&b'\n');
         if !side.first_line_ok && (prev < EARLY_CHECK_LEN || new_line) {
-            let checked = match kind {
-                Kind::Request => head::validate_request_prefix(&side.buf),
-                Kind::Response => head::validate_response_prefix(&side.buf),
-            };
-            match checked {
+            match validate_prefix(kind, &side.buf) {
                 Ok(()) => side.first_line_ok = side.buf.contains(&b'\n'),
                 Err(_) => self.parse_error(dir, stats),
             }
@@ -504,14 +326,7 @@ impl Http1Connection {
         None
     }
 
-    fn on_head(
-        &mut self,
-        dir: Direction,
-        h: Head,
-        seg: &Segment,
-        out: &mut Vec<Exchange>,
-        stats: &mut Http1Stats,
-    ) {
+    fn on_head(&mut self, dir: Direction, h: Head, seg: &Segment, out: &mut Vec<Exchange>, stats: &mut Http1Stats) {
         self.consecutive_errors = 0;
         match h {
             Head::Request(h) => self.on_request(dir, h, seg, out, stats),
@@ -541,14 +356,10 @@ impl Http1Connection {
             stats.dropped_requests += 1;
         }
         let side = &mut self.sides[dir.index()];
-        self.pending.push_back(PendingRequest {
-            id,
-            head: h,
-            start_ns: side.head_start_ns,
-            body_bytes: 0,
-        });
+        let after_head = after_head(h.truncated);
+        self.pending.push_back(PendingRequest { id, head: h, start_ns: side.head_start_ns, body_bytes: 0 });
         side.state = match body {
-            None => State::AwaitHead,
+            None => after_head,
             Some(framing) => State::Body(Box::new(Body {
                 kind: Kind::Request,
                 request_id: id,
@@ -572,7 +383,7 @@ impl Http1Connection {
         let interim = (100..200).contains(&h.status) && h.status != 101;
         if interim {
             // 100 Continue, 103 Early Hints...: not paired, no body.
-            self.sides[dir.index()].state = State::AwaitHead;
+            self.sides[dir.index()].state = after_head(h.truncated);
             return;
         }
         // A final response ends a request whose end is being inferred.
@@ -582,13 +393,8 @@ impl Http1Connection {
             stats.unmatched_responses += 1;
         }
         let method = request.as_ref().map(|r| &r.head.method);
-        let tunnel = h.status == 101
-            || (method == Some(&Method::Connect) && (200..300).contains(&h.status));
-        let no_body = tunnel
-            || method == Some(&Method::Head)
-            || h.status == 204
-            || h.status == 304
-            || h.status < 200;
+        let tunnel = h.status == 101 || (method == Some(&Method::Connect) && (200..300).contains(&h.status));
+        let no_body = tunnel || method == Some(&Method::Head) || h.status == 204 || h.status == 304 || h.status < 200;
         let body = if no_body {
             None
         } else {
@@ -596,10 +402,11 @@ impl Http1Connection {
         };
         match body {
             None => {
+                let next = after_head(h.truncated);
                 if let Some(req) = request {
                     out.push(self.exchange(dir, req, h, seg.exit_ns, 0));
                 }
-                self.sides[dir.index()].state = State::AwaitHead;
+                self.sides[dir.index()].state = next;
                 if tunnel {
                     self.become_opaque(stats);
                 }
@@ -627,9 +434,7 @@ impl Http1Connection {
         response_body_bytes: u64,
     ) -> Exchange {
         Exchange {
-            role: self
-                .role
-                .unwrap_or(Role::from_request_direction(response_dir.opposite())),
+            role: self.role.unwrap_or(Role::from_request_direction(response_dir.opposite())),
             request: req.head,
             response,
             start_ns: req.start_ns,
@@ -658,10 +463,7 @@ impl Http1Connection {
         let rest = len - pos;
         let (next, finished) = match &mut body.framing {
             Framing::Exact(dec) => {
-                let captured = usize::try_from(pos)
-                    .ok()
-                    .and_then(|p| data.get(p..))
-                    .unwrap_or_default();
+                let captured = usize::try_from(pos).ok().and_then(|p| data.get(p..)).unwrap_or_default();
                 match dec.feed(captured, rest) {
                     Ok(p) => {
                         body.bytes += p.consumed;

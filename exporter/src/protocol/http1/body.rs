@@ -44,10 +44,18 @@ pub enum BodyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading chunk-size hex digits.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// After the size: extensions / whitespace / CR up to LF.
-    SizeTail { value: u64, seen: u32 },
-    Data { remaining: u64 },
+    SizeTail {
+        value: u64,
+        seen: u32,
+    },
+    Data {
+        remaining: u64,
+    },
     /// After chunk data: expecting CR or LF.
     DataEnd,
     /// After chunk data and CR: expecting LF.
@@ -55,7 +63,9 @@ enum Chunk {
     /// At the start of a trailer line (after the last chunk).
     TrailerStart,
     /// Inside a trailer line.
-    TrailerLine { seen: u32 },
+    TrailerLine {
+        seen: u32,
+    },
     /// Empty line's CR seen: expecting LF.
     TrailerEndLf,
 }
@@ -105,10 +115,7 @@ impl BodyDecoder {
             _ => captured,
         };
         match &mut self.state {
-            State::Done => Ok(Progress {
-                consumed: 0,
-                done: true,
-            }),
+            State::Done => Ok(Progress { consumed: 0, done: true }),
             State::Length { remaining } => {
                 let n = (*remaining).min(len);
                 *remaining -= n;
@@ -118,10 +125,7 @@ impl BodyDecoder {
                 }
                 Ok(Progress { consumed: n, done })
             }
-            State::CloseDelimited => Ok(Progress {
-                consumed: len,
-                done: false,
-            }),
+            State::CloseDelimited => Ok(Progress { consumed: len, done: false }),
             State::Chunked(c) => {
                 let mut chunk = *c;
                 let res = feed_chunked(&mut chunk, captured, len);
@@ -166,11 +170,7 @@ fn feed_chunked(st: &mut Chunk, captured: &[u8], len: u64) -> Result<Progress, B
             },
             Chunk::SizeTail { value, seen } => {
                 if b == b'\n' {
-                    *st = if *value == 0 {
-                        Chunk::TrailerStart
-                    } else {
-                        Chunk::Data { remaining: *value }
-                    };
+                    *st = if *value == 0 { Chunk::TrailerStart } else { Chunk::Data { remaining: *value } };
                 } else if (b < 0x20 && b != b'\t' && b != b'\r') || b == 0x7f {
                     return lost("control character in chunk extension");
                 } else {
@@ -209,12 +209,7 @@ fn feed_chunked(st: &mut Chunk, captured: &[u8], len: u64) -> Result<Progress, B
             Chunk::TrailerStart => {
                 i += 1;
                 match b {
-                    b'\n' => {
-                        return Ok(Progress {
-                            consumed: i as u64,
-                            done: true,
-                        })
-                    }
+                    b'\n' => return Ok(Progress { consumed: i as u64, done: true }),
                     b'\r' => *st = Chunk::TrailerEndLf,
                     _ => *st = Chunk::TrailerLine { seen: 1 },
                 }
@@ -234,10 +229,7 @@ fn feed_chunked(st: &mut Chunk, captured: &[u8], len: u64) -> Result<Progress, B
                 if b != b'\n' {
                     return lost("missing LF after trailers");
                 }
-                return Ok(Progress {
-                    consumed: i as u64 + 1,
-                    done: true,
-                });
+                return Ok(Progress { consumed: i as u64 + 1, done: true });
             }
         }
     }
@@ -253,10 +245,7 @@ fn feed_chunked(st: &mut Chunk, captured: &[u8], len: u64) -> Result<Progress, B
             _ => return lost("uncaptured bytes hide chunk framing"),
         }
     }
-    Ok(Progress {
-        consumed: len,
-        done: false,
-    })
+    Ok(Progress { consumed: len, done: false })
 }
 
 /// Heuristic used after chunked framing was lost: does this fully captured

@@ -69,9 +69,7 @@ impl Method {
         if !is_method_token(tok) {
             return None;
         }
-        std::str::from_utf8(tok)
-            .ok()
-            .map(|s| Method::Other(s.to_owned()))
+        std::str::from_utf8(tok).ok().map(|s| Method::Other(s.to_owned()))
     }
 }
 
@@ -86,10 +84,7 @@ fn is_method_token(tok: &[u8]) -> bool {
         Some(b) if b.is_ascii_uppercase() => {}
         _ => return false,
     }
-    tok.len() <= MAX_METHOD_LEN
-        && tok
-            .iter()
-            .all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+    tok.len() <= MAX_METHOD_LEN && tok.iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
 }
 
 /// A parsed request head. Never contains credentials or the query string.
@@ -256,8 +251,7 @@ pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Splits on LF and strips one trailing CR from every line.
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -336,12 +330,7 @@ fn parse_request_line(line: &[u8], partial: bool) -> Result<RequestLine, HeadErr
         None => return invalid("request line without version"),
     };
     let (path, authority) = split_target(target, &method);
-    Ok(RequestLine {
-        method,
-        path,
-        authority,
-        version_minor,
-    })
+    Ok(RequestLine { method, path, authority, version_minor })
 }
 
 /// Cuts a target at the first `?` or `#`.
@@ -363,17 +352,10 @@ fn split_target(target: &[u8], method: &Method) -> (String, Option<String>) {
         .filter(|&p| p > 0 && target[..p].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)));
     if let Some(p) = scheme_end {
         let after = &target[p + 3..];
-        let auth_end = after
-            .iter()
-            .position(|&b| b == b'/' || b == b'?' || b == b'#')
-            .unwrap_or(after.len());
+        let auth_end = after.iter().position(|&b| b == b'/' || b == b'?' || b == b'#').unwrap_or(after.len());
         let authority = strip_userinfo(&after[..auth_end]);
         let path = strip_query(&after[auth_end..]);
-        let path = if path.is_empty() {
-            "/".to_owned()
-        } else {
-            lossy(path, usize::MAX)
-        };
+        let path = if path.is_empty() { "/".to_owned() } else { lossy(path, usize::MAX) };
         let authority = (!authority.is_empty()).then(|| lossy(authority, MAX_VALUE_LEN));
         return (path, authority);
     }
@@ -565,7 +547,8 @@ pub fn validate_request_prefix(buf: &[u8]) -> Result<(), HeadError> {
             }
             let method_end = buf.iter().position(|&b| b == b' ').unwrap_or(buf.len());
             let m = &buf[..method_end];
-            let ok = m.len() <= MAX_METHOD_LEN
+            let ok = (method_end > 0 || buf.is_empty())
+                && m.len() <= MAX_METHOD_LEN
                 && m.iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
             if ok {
                 Ok(())
@@ -627,9 +610,7 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine, HeadError> {
         return invalid("invalid status line");
     }
     let version_minor = line[7] - b'0';
-    let status = line[9..12]
-        .iter()
-        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    let status = line[9..12].iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
     if status < 100 {
         return invalid("invalid status code");
     }
@@ -641,10 +622,7 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine, HeadError> {
         Some(b' ') => {}
         Some(_) => return invalid("invalid status line"),
     }
-    Ok(StatusLine {
-        status,
-        version_minor,
-    })
+    Ok(StatusLine { status, version_minor })
 }
 
 fn build_response(head: &[u8], head_len: usize, truncated: bool) -> Result<ResponseHead, HeadError> {

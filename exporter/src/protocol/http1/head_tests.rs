@@ -144,6 +144,7 @@ fn incomplete_and_early_invalid() {
     assert_eq!(req_err("GE"), HeadError::Incomplete);
     assert_eq!(req_err(""), HeadError::Incomplete);
     assert!(is_invalid(req_err("GeT")));
+    assert!(is_invalid(req_err(" /x")));
     assert!(is_invalid(req_err("GET / HTTP/9.9\r\nHost")));
     assert_eq!(parse_response_head(b"HTTP/1.1 2").unwrap_err(), HeadError::Incomplete);
     assert!(is_invalid(parse_response_head(b"HTTX").unwrap_err()));

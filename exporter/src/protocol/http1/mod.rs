@@ -6,8 +6,8 @@ pub mod head;
 
 pub use body::{BodyDecoder, BodyError, BodyKind, Progress};
 pub use head::{
-    looks_like_request_start, looks_like_response_start, parse_request_head,
-    parse_response_head, HeadError, Method, RequestHead, ResponseHead,
+    looks_like_request_start, looks_like_response_start, parse_request_head, parse_response_head, HeadError, Method,
+    RequestHead, ResponseHead,
 };
 
 #[cfg(test)]

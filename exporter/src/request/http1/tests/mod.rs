@@ -3,7 +3,7 @@
 use super::*;
 
 mod golden;
-mod prop;
+mod proptests;
 mod semantics;
 
 /// Times of one fed segment.
@@ -28,13 +28,7 @@ impl Conv {
     }
 
     pub fn with_limits(role: Role, limits: Http1Limits) -> Self {
-        Conv {
-            conn: Http1Connection::new(limits),
-            stats: Http1Stats::default(),
-            out: Vec::new(),
-            t: 0,
-            role,
-        }
+        Conv { conn: Http1Connection::new(limits), stats: Http1Stats::default(), out: Vec::new(), t: 0, role }
     }
 
     pub fn server() -> Self {
@@ -56,16 +50,8 @@ impl Conv {
     /// Feeds a segment of which only `data` was captured out of `len` bytes.
     pub fn feed_raw(&mut self, dir: Direction, data: &[u8], len: u64) -> Fed {
         self.t += 100;
-        let fed = Fed {
-            enter: self.t,
-            exit: self.t + 7,
-        };
-        let seg = Segment {
-            data,
-            len,
-            enter_ns: fed.enter,
-            exit_ns: fed.exit,
-        };
+        let fed = Fed { enter: self.t, exit: self.t + 7 };
+        let seg = Segment { data, len, enter_ns: fed.enter, exit_ns: fed.exit };
         self.conn.feed(dir, &seg, &mut self.out, &mut self.stats);
         assert!(self.conn.buffered_bytes(Direction::Ingress) <= self.conn.limits.max_head_bytes);
         assert!(self.conn.buffered_bytes(Direction::Egress) <= self.conn.limits.max_head_bytes);

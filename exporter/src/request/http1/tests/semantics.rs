@@ -88,7 +88,10 @@ fn pipelined_requests_in_one_segment_pair_fifo() {
     assert_eq!(c.conn.pending_requests(), 3);
     let s = c.resp(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
     let ex = c.take();
-    let got: Vec<_> = ex.iter().map(|e| (e.request.path.as_str(), e.response.status, e.request_body_bytes, e.response_body_bytes)).collect();
+    let got: Vec<_> = ex
+        .iter()
+        .map(|e| (e.request.path.as_str(), e.response.status, e.request_body_bytes, e.response_body_bytes))
+        .collect();
     assert_eq!(got, vec![("/1", 200, 0, 1), ("/2", 404, 0, 0), ("/3", 201, 2, 2)]);
     assert!(ex.iter().all(|e| e.start_ns == r.enter && e.end_ns == s.exit));
     no_errors(&c.stats);
@@ -175,7 +178,8 @@ fn connect_tunnel() {
     assert!(!c.conn.is_opaque());
     c.req(b"CONNECT db:5432 HTTP/1.1\r\n\r\n");
     c.resp(b"HTTP/1.1 200 Connection established\r\n\r\n");
-    let got: Vec<_> = c.take().iter().map(|e| (e.request.path.clone(), e.response.status, e.response_body_bytes)).collect();
+    let got: Vec<_> =
+        c.take().iter().map(|e| (e.request.path.clone(), e.response.status, e.response_body_bytes)).collect();
     assert_eq!(got, vec![("db:5432".to_string(), 407, 2), ("db:5432".to_string(), 200, 0)]);
     assert!(c.conn.is_opaque());
 }
@@ -456,10 +460,7 @@ fn credentials_and_query_not_retained() {
 
 #[test]
 fn pending_requests_are_capped() {
-    let limits = Http1Limits {
-        max_head_bytes: 1024,
-        max_pending_requests: 2,
-    };
+    let limits = Http1Limits { max_head_bytes: 1024, max_pending_requests: 2 };
     let mut c = Conv::with_limits(Role::Client, limits);
     c.req(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
     assert_eq!((c.conn.pending_requests(), c.stats.dropped_requests), (2, 1));
@@ -469,10 +470,7 @@ fn pending_requests_are_capped() {
 
 #[test]
 fn oversized_head_is_a_parse_error() {
-    let limits = Http1Limits {
-        max_head_bytes: 64,
-        max_pending_requests: 4,
-    };
+    let limits = Http1Limits { max_head_bytes: 64, max_pending_requests: 4 };
     let mut c = Conv::with_limits(Role::Server, limits);
     c.req(b"GET / HTTP/1.1\r\nX-Filler: aaaaaaaaaaaaaaaaaaaaaa");
     c.req(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n");
@@ -501,4 +499,19 @@ fn zero_length_and_inconsistent_segments_are_harmless() {
     c.feed_raw(Direction::Ingress, GET, 3);
     c.resp(OK5);
     assert_eq!(c.take().len(), 1);
+}
+
+#[test]
+fn truncated_garbage_is_a_parse_error_not_a_capture_loss() {
+    let mut c = Conv::server();
+    c.req_cap(b"GET /\x01\x02 HTTP/1.1\r\nHost: x\r\n\r\n", 12);
+    assert_eq!((c.stats.parse_errors, c.stats.lost_sync), (1, 0));
+    // Unsynced: a segment too short to tell is skipped...
+    c.req_cap(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", 3);
+    assert_eq!((c.stats.parse_errors, c.stats.skipped_segments), (1, 1));
+    // ...in sync it is a capture loss.
+    c.req(GET);
+    c.resp(OK5);
+    c.req_cap(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", 3);
+    assert_eq!((c.stats.parse_errors, c.stats.lost_sync), (1, 1));
 }
