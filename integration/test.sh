@@ -56,8 +56,16 @@ step fmt cargo fmt --all -- --check
 # timeout(1) moves itself to a new process group; keep Ctrl-C working on a tty.
 to_args=(-k 30s)
 [[ -t 0 ]] && to_args+=(--foreground)
-step test timeout "${to_args[@]}" "${SPANWIRE_TEST_TIMEOUT:-50m}" \
-    cargo test --workspace --release -- --test-threads=1
+test_log="$(mktemp)"
+run_tests() {
+    timeout "${to_args[@]}" "${SPANWIRE_TEST_TIMEOUT:-50m}" \
+        cargo test --workspace --release -- --test-threads=1 2>&1 | tee "$test_log"
+    return "${PIPESTATUS[0]}"
+}
+step test run_tests
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+rm -f "$test_log"
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "test.sh: FAILED steps: ${failed[*]}"

@@ -48,8 +48,10 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
+/* Arguments stashed at syscall enter for the exit program. LRU: a thread killed inside a
+ * syscall never runs its exit program, and its stale entry must not fill the table. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct io_args);
