@@ -13,3 +13,4 @@ pub mod protocol;
 pub mod request;
 pub mod signals;
 pub mod stats;
+pub mod trace;

@@ -1,11 +1,21 @@
 //! The connection table: per observed (process, socket) the tuple and protocol state.
 //! Bounded: idle connections are evicted, and when full the least recently active one goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::ebpf::records::{Pid, SockId, Tuple};
 use crate::request::http1::{Http1Connection, Http1Limits};
+use crate::trace::SpanIds;
+
+/// Span identity given to a request when it started, until its exchange completes.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: u64,
+    /// The thread that read (server) or wrote (client) the request head.
+    pub tid: u32,
+    pub ids: SpanIds,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnKey {
@@ -35,6 +45,10 @@ pub struct Conn {
     pub addrs: ConnAddrs,
     pub http1: Http1Connection,
     pub last_seen_ns: u64,
+    /// Requests in flight with their span ids, oldest first.
+    pub ctxs: VecDeque<RequestCtx>,
+    /// The next request id that has no span ids yet.
+    pub next_ctx_id: u64,
 }
 
 pub struct ConnTable {
@@ -72,6 +86,8 @@ impl ConnTable {
             addrs: ConnAddrs::new(tuple),
             http1: Http1Connection::new(limits),
             last_seen_ns: now_ns,
+            ctxs: VecDeque::new(),
+            next_ctx_id: 0,
         });
         conn.last_seen_ns = conn.last_seen_ns.max(now_ns);
         (conn, displaced)
@@ -82,14 +98,14 @@ impl ConnTable {
     }
 
     /// Removes connections idle since before `cutoff_ns`.
-    pub fn evict_idle(&mut self, cutoff_ns: u64) -> Vec<Conn> {
+    pub fn evict_idle(&mut self, cutoff_ns: u64) -> Vec<(ConnKey, Conn)> {
         let idle: Vec<ConnKey> = self.map.iter().filter(|(_, c)| c.last_seen_ns < cutoff_ns).map(|(k, _)| *k).collect();
-        idle.iter().filter_map(|k| self.map.remove(k)).collect()
+        idle.into_iter().filter_map(|k| self.map.remove(&k).map(|c| (k, c))).collect()
     }
 
     /// Removes every connection (shutdown).
-    pub fn drain(&mut self) -> Vec<Conn> {
-        self.map.drain().map(|(_, c)| c).collect()
+    pub fn drain(&mut self) -> Vec<(ConnKey, Conn)> {
+        self.map.drain().collect()
     }
 
     fn evict_oldest(&mut self) -> Option<Conn> {

@@ -7,42 +7,74 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::monotonic_ns;
-use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable};
+use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, RequestCtx};
 use crate::decorate::process::ProcessCache;
-use crate::ebpf::records::{EventKind, RawEvent};
+use crate::ebpf::records::{EventKind, Pid, RawEvent};
 use crate::request::http1::{Exchange, Http1Limits, Http1Stats};
-use crate::request::Segment;
+use crate::request::{Direction, Role, Segment};
 use crate::signals::traces::HttpSpan;
 use crate::stats::Stats;
+use crate::trace::{Linker, SpanIds};
 
 pub struct Processor {
     conns: ConnTable,
     procs: ProcessCache,
+    linker: Linker,
     stats: Arc<Stats>,
     http_stats: Http1Stats,
     reported: Http1Stats,
     idle_timeout: Duration,
     last_sweep_ns: u64,
+    /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
+    held: Vec<RawEvent>,
 }
 
 const SWEEP_EVERY_NS: u64 = 10_000_000_000;
+/// Events reach the ring buffer at syscall *exit*, so a server's read can arrive before the
+/// client's write that sent the bytes (which may still be returning on another CPU), even in
+/// a later batch. Holding the newest events this long and processing in `effective_ns`
+/// order makes the client's request start come first whenever its write returned within
+/// the window.
+const REORDER_WINDOW_NS: u64 = 2_000_000;
+const REORDER_TICK: Duration = Duration::from_millis(5);
+
+/// When the event's bytes existed for the process: a write's data at its enter, a read's at
+/// its exit. Processing in this order lets a client's request start be seen before the
+/// server (another process, maybe another CPU) reads it.
+fn effective_ns(ev: &RawEvent) -> u64 {
+    match (ev.kind, ev.direction) {
+        (EventKind::Data, Some(Direction::Egress)) => ev.enter_ns,
+        _ => ev.exit_ns,
+    }
+}
 
 impl Processor {
     pub fn new(max_conns: usize, limits: Http1Limits, idle_timeout: Duration, stats: Arc<Stats>) -> Self {
         Processor {
             conns: ConnTable::new(max_conns, limits),
             procs: ProcessCache::new("/proc"),
+            linker: Linker::new(max_conns),
             stats,
             http_stats: Http1Stats::default(),
             reported: Http1Stats::default(),
             idle_timeout,
             last_sweep_ns: monotonic_ns(),
+            held: Vec::new(),
         }
     }
 
     /// Runs until the event channel closes; spans go to `tx` (dropped and counted when full).
     pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<RawEvent>>, tx: mpsc::Sender<Vec<HttpSpan>>) {
-        while let Some(batch) = rx.recv().await {
+        let mut tick = tokio::time::interval(REORDER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let batch = tokio::select! {
+                b = rx.recv() => match b {
+                    Some(b) => b,
+                    None => break,
+                },
+                _ = tick.tick() => Vec::new(),
+            };
             let spans = self.process_batch(batch);
             self.send(&tx, spans);
             let now = monotonic_ns();
@@ -51,8 +83,10 @@ impl Processor {
                 self.sweep(now);
             }
         }
+        let spans = self.process_until(u64::MAX);
+        self.send(&tx, spans);
         // Shutdown: requests still waiting for a response are not spans; count them.
-        for conn in self.conns.drain() {
+        for (_, conn) in self.conns.drain() {
             self.http_stats.dropped_requests += conn.http1.pending_requests() as u64;
         }
         self.report_http_stats();
@@ -73,45 +107,39 @@ impl Processor {
         }
     }
 
+    /// Takes a batch from the reader and processes every held event older than the window.
     pub fn process_batch(&mut self, batch: Vec<RawEvent>) -> Vec<HttpSpan> {
+        self.held.extend(batch);
+        self.process_until(monotonic_ns().saturating_sub(REORDER_WINDOW_NS))
+    }
+
+    fn process_until(&mut self, cutoff_ns: u64) -> Vec<HttpSpan> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
+        self.held.sort_by_key(effective_ns);
+        let ready = self.held.partition_point(|e| effective_ns(e) <= cutoff_ns);
+        let batch: Vec<RawEvent> = self.held.drain(..ready).collect();
         let mut spans = Vec::new();
-        let mut exchanges = Vec::new();
-        for ev in batch {
+        for ev in &batch {
             let key = ConnKey { pid: ev.pid, sock: ev.sock };
             match ev.kind {
-                EventKind::Data => {
-                    let Some(dir) = ev.direction else { continue };
-                    let (conn, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
-                    let addrs = conn.addrs.clone();
-                    if !conn.http1.is_opaque() {
-                        let seg = Segment {
-                            data: &ev.payload,
-                            len: u64::try_from(ev.ret).unwrap_or(0),
-                            enter_ns: ev.enter_ns,
-                            exit_ns: ev.exit_ns,
-                        };
-                        conn.http1.feed(dir, &seg, &mut exchanges, &mut self.http_stats);
-                    }
-                    if let Some(old) = displaced {
-                        self.finish(old, ev.exit_ns, &ev, &mut spans);
-                    }
-                    self.emit(&ev, &addrs, &mut exchanges, &mut spans);
-                }
+                EventKind::Data => self.on_data(ev, key, &mut spans),
                 EventKind::Connect | EventKind::Accept => {
                     // A new connection on this socket: whatever was tracked under it is over.
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(old, ev.exit_ns, &ev, &mut spans);
+                        self.finish(old, ev, &mut spans);
                     }
                     let (_, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
                     if let Some(old) = displaced {
-                        self.finish(old, ev.exit_ns, &ev, &mut spans);
+                        self.finish(old, ev, &mut spans);
                     }
                     // Resolve the process now, while it surely exists.
                     self.procs.get(ev.pid, &ev.comm);
                 }
                 EventKind::Close => {
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(old, ev.exit_ns, &ev, &mut spans);
+                        self.finish(old, ev, &mut spans);
                     }
                 }
             }
@@ -120,20 +148,53 @@ impl Processor {
         spans
     }
 
-    /// Closes a connection's protocol state and turns what completes into spans.
-    fn finish(&mut self, mut conn: Conn, ts_ns: u64, ev: &RawEvent, spans: &mut Vec<HttpSpan>) {
+    fn on_data(&mut self, ev: &RawEvent, key: ConnKey, spans: &mut Vec<HttpSpan>) {
+        let Some(dir) = ev.direction else { return };
+        let (conn, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
         let mut exchanges = Vec::new();
-        conn.http1.close(ts_ns, &mut exchanges, &mut self.http_stats);
-        self.emit(ev, &conn.addrs, &mut exchanges, spans);
+        if !conn.http1.is_opaque() {
+            let seg = Segment {
+                data: &ev.payload,
+                len: u64::try_from(ev.ret).unwrap_or(0),
+                enter_ns: ev.enter_ns,
+                exit_ns: ev.exit_ns,
+            };
+            conn.http1.feed(dir, &seg, &mut exchanges, &mut self.http_stats);
+            start_requests(&mut self.linker, conn, ev.pid, ev.tid);
+        }
+        let addrs = conn.addrs.clone();
+        let done: Vec<(Exchange, SpanIds)> =
+            exchanges.into_iter().map(|ex| end_request(&mut self.linker, conn, ev.pid, ex)).collect();
+        if let Some(old) = displaced {
+            self.finish(old, ev, spans);
+        }
+        self.emit(ev.pid, &ev.comm, &addrs, done, spans);
     }
 
-    fn emit(&mut self, ev: &RawEvent, addrs: &ConnAddrs, exchanges: &mut Vec<Exchange>, spans: &mut Vec<HttpSpan>) {
-        if exchanges.is_empty() {
+    /// Closes a connection's protocol state and turns what completes into spans.
+    fn finish(&mut self, mut conn: Conn, ev: &RawEvent, spans: &mut Vec<HttpSpan>) {
+        let mut exchanges = Vec::new();
+        conn.http1.close(ev.exit_ns, &mut exchanges, &mut self.http_stats);
+        let done: Vec<(Exchange, SpanIds)> =
+            exchanges.into_iter().map(|ex| end_request(&mut self.linker, &mut conn, ev.pid, ex)).collect();
+        forget_requests(&mut self.linker, &mut conn, ev.pid);
+        self.emit(ev.pid, &ev.comm, &conn.addrs, done, spans);
+    }
+
+    fn emit(
+        &mut self,
+        pid: Pid,
+        comm: &str,
+        addrs: &ConnAddrs,
+        done: Vec<(Exchange, SpanIds)>,
+        spans: &mut Vec<HttpSpan>,
+    ) {
+        if done.is_empty() {
             return;
         }
-        let process = self.procs.get(ev.pid, &ev.comm);
-        for exchange in exchanges.drain(..) {
-            spans.push(HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), tid: ev.tid });
+        let process = self.procs.get(pid, comm);
+        for (exchange, ids) in done {
+            spans.push(HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), ids });
         }
     }
 
@@ -142,8 +203,9 @@ impl Processor {
         let cutoff = now_ns.saturating_sub(self.idle_timeout.as_nanos() as u64);
         let idle = self.conns.evict_idle(cutoff);
         self.stats.conn_evicted.add(idle.len() as u64);
-        for conn in idle {
+        for (key, mut conn) in idle {
             self.http_stats.dropped_requests += conn.http1.pending_requests() as u64;
+            forget_requests(&mut self.linker, &mut conn, key.pid);
         }
         self.procs.sweep();
         self.report_http_stats();
@@ -162,5 +224,64 @@ impl Processor {
         s.http_lost_sync
             .lost(now.lost_sync - before.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
         self.reported = now;
+    }
+}
+
+/// Gives span ids to requests whose head was just read (server) or written (client).
+fn start_requests(linker: &mut Linker, conn: &mut Conn, pid: Pid, tid: u32) {
+    let Some(role) = conn.http1.role() else { return };
+    let tuple = conn.addrs.tuple;
+    for (request_id, head) in conn.http1.pending() {
+        if request_id < conn.next_ctx_id {
+            continue;
+        }
+        let (ids, _) = match role {
+            Role::Server => {
+                linker.server_started(pid, tid, &tuple, head.traceparent.as_deref(), head.tracestate.as_deref())
+            }
+            Role::Client => {
+                linker.client_started(pid, tid, &tuple, head.traceparent.as_deref(), head.tracestate.as_deref())
+            }
+        };
+        conn.ctxs.push_back(RequestCtx { request_id, tid, ids });
+        conn.next_ctx_id = request_id + 1;
+    }
+}
+
+/// The span ids of a completed exchange; requests older than it were dropped and are forgotten.
+fn end_request(linker: &mut Linker, conn: &mut Conn, pid: Pid, ex: Exchange) -> (Exchange, SpanIds) {
+    while conn.ctxs.front().is_some_and(|c| c.request_id < ex.request_id) {
+        if let Some(old) = conn.ctxs.pop_front() {
+            release(linker, &conn.addrs, ex.role, pid, &old);
+        }
+    }
+    let started = match conn.ctxs.front() {
+        Some(c) if c.request_id == ex.request_id => conn.ctxs.pop_front(),
+        _ => None,
+    };
+    // Every request is given ids when it starts; should one complete unseen, it gets root ids.
+    let ctx = started.unwrap_or_else(|| {
+        let (ids, _) = match ex.role {
+            Role::Server => linker.server_started(pid, 0, &conn.addrs.tuple, None, None),
+            Role::Client => linker.client_started(pid, 0, &conn.addrs.tuple, None, None),
+        };
+        RequestCtx { request_id: ex.request_id, tid: 0, ids }
+    });
+    release(linker, &conn.addrs, ex.role, pid, &ctx);
+    (ex, ctx.ids)
+}
+
+fn release(linker: &mut Linker, addrs: &ConnAddrs, role: Role, pid: Pid, ctx: &RequestCtx) {
+    match role {
+        Role::Server => linker.server_finished(pid, ctx.tid, &ctx.ids),
+        Role::Client => linker.client_finished(&addrs.tuple, &ctx.ids),
+    }
+}
+
+/// Forgets the span ids of requests that will never complete (connection closed or evicted).
+fn forget_requests(linker: &mut Linker, conn: &mut Conn, pid: Pid) {
+    let role = conn.http1.role().unwrap_or(Role::Server);
+    for ctx in std::mem::take(&mut conn.ctxs) {
+        release(linker, &conn.addrs, role, pid, &ctx);
     }
 }

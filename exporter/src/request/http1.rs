@@ -56,6 +56,8 @@ impl Default for Http1Limits {
 /// A request paired with its final response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
+    /// Per-connection request number, as in [`Http1Connection::pending`].
+    pub request_id: u64,
     pub role: Role,
     pub request: RequestHead,
     pub response: ResponseHead,
@@ -131,6 +133,12 @@ impl Http1Connection {
     /// Requests waiting for a response (always `<= max_pending_requests`, min 1).
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Requests seen but not yet answered, oldest first, with their per-connection id (the
+    /// `request_id` their exchange will carry). Lets the caller act when a request starts.
+    pub fn pending(&self) -> impl Iterator<Item = (u64, &RequestHead)> {
+        self.pending.iter().map(|p| (p.id, &p.head))
     }
 
     /// Feeds one captured segment. Completed exchanges are appended to `out`.
@@ -434,6 +442,7 @@ impl Http1Connection {
         response_body_bytes: u64,
     ) -> Exchange {
         Exchange {
+            request_id: req.id,
             role: self.role.unwrap_or(Role::from_request_direction(response_dir.opposite())),
             request: req.head,
             response,

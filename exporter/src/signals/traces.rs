@@ -1,12 +1,11 @@
 //! HTTP exchanges to OpenTelemetry spans with semantic-convention attributes.
 
 use std::borrow::Cow;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, SpanKind, Status};
 use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
@@ -16,6 +15,7 @@ use crate::decorate::process::ProcessInfo;
 use crate::protocol::http1::head::Method;
 use crate::request::http1::Exchange;
 use crate::request::Role;
+use crate::trace::SpanIds;
 
 /// One HTTP request/response as observed in one process.
 #[derive(Debug, Clone)]
@@ -23,21 +23,17 @@ pub struct HttpSpan {
     pub exchange: Exchange,
     pub process: Arc<ProcessInfo>,
     pub addrs: ConnAddrs,
-    pub tid: u32,
+    pub ids: SpanIds,
 }
 
 /// Builds spans; holds what is shared by all of them.
 pub struct SpanBuilder {
-    ids: RandomIdGenerator,
     scope: InstrumentationScope,
 }
 
 impl Default for SpanBuilder {
     fn default() -> Self {
-        SpanBuilder {
-            ids: RandomIdGenerator::default(),
-            scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build(),
-        }
+        SpanBuilder { scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build() }
     }
 }
 
@@ -86,22 +82,11 @@ impl SpanBuilder {
             attrs.push(KeyValue::new(sc::ERROR_TYPE, status_code.to_string()));
         }
 
-        let incoming = match ex.role {
-            Role::Server => ex.request.traceparent.as_deref().and_then(parse_traceparent),
-            Role::Client => None,
-        };
-        let (trace_id, parent, flags, remote) = match incoming {
-            Some(tp) => (tp.trace_id, tp.span_id, tp.flags, true),
-            None => (self.ids.new_trace_id(), SpanId::INVALID, TraceFlags::SAMPLED, false),
-        };
-        let trace_state = match (&incoming, ex.request.tracestate.as_deref()) {
-            (Some(_), Some(ts)) => TraceState::from_str(ts).unwrap_or_default(),
-            _ => TraceState::default(),
-        };
+        let ids = &s.ids;
         SpanData {
-            span_context: SpanContext::new(trace_id, self.ids.new_span_id(), flags, false, trace_state),
-            parent_span_id: parent,
-            parent_span_is_remote: remote,
+            span_context: SpanContext::new(ids.trace_id, ids.span_id, ids.flags, false, ids.trace_state.clone()),
+            parent_span_id: ids.parent_span_id,
+            parent_span_is_remote: ids.parent_is_remote,
             span_kind: kind,
             name: Cow::Owned(name),
             start_time: clock.to_system_time(ex.start_ns),
@@ -139,53 +124,9 @@ fn host_without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
-/// A W3C `traceparent` header value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraceParent {
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
-    pub flags: TraceFlags,
-}
-
-/// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids and version `ff` are invalid.
-pub fn parse_traceparent(v: &str) -> Option<TraceParent> {
-    let mut parts = v.trim().split('-');
-    let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
-        return None;
-    }
-    if version == "00" && parts.next().is_some() {
-        return None;
-    }
-    let trace_id = TraceId::from_hex(trace).ok().filter(|t| *t != TraceId::INVALID)?;
-    let span_id = SpanId::from_hex(span).ok().filter(|s| *s != SpanId::INVALID)?;
-    let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?);
-    Some(TraceParent { trace_id, span_id, flags })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn traceparent_valid_and_invalid() {
-        let tp = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
-        assert_eq!(format!("{}", tp.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(format!("{}", tp.span_id), "00f067aa0ba902b7");
-        assert!(tp.flags.is_sampled());
-        for bad in [
-            "",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-        ] {
-            assert!(parse_traceparent(bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn host_header_port_is_stripped() {

@@ -324,6 +324,19 @@ pub fn go_server_binary() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
+/// Starts integration/servers/chain_a.py (`OTEL_SERVICE_NAME=service`), which calls
+/// `downstream_port` for every request without propagating trace context.
+pub fn start_chain_a(service: &str, downstream_port: u16) -> Result<Server> {
+    let py = python()?;
+    let mut cmd = clean_command(&py);
+    cmd.arg(servers_dir().join("chain_a.py"))
+        .args(["--port", "0", "--downstream-port", &downstream_port.to_string()])
+        .env("OTEL_SERVICE_NAME", service);
+    let proc = ChildProc::spawn("chain-a", &mut cmd)?;
+    let port = wait_listening(&proc)?;
+    Ok(Server { proc, port, service: service.to_owned(), exe: exe_name(&py)? })
+}
+
 /// Starts the Go server with no OTEL_SERVICE_NAME: its service.name is its file name.
 pub fn start_go_server() -> Result<Server> {
     let bin = go_server_binary()?;
@@ -377,10 +390,24 @@ pub fn unix_nanos(t: SystemTime) -> u64 {
 
 /// One curl invocation (one request on a fresh connection).
 pub fn curl(server_port: u16, method: &str, target: &str, body: Option<&str>) -> Result<ClientRequest> {
+    curl_with_headers(server_port, method, target, body, &[])
+}
+
+/// [`curl`] with extra request headers (`"name: value"`).
+pub fn curl_with_headers(
+    server_port: u16,
+    method: &str,
+    target: &str,
+    body: Option<&str>,
+    headers: &[&str],
+) -> Result<ClientRequest> {
     let curl = which("curl")?;
     let mut cmd = clean_command(&curl);
     cmd.args(["-s", "-o", "/dev/null", "--noproxy", "*", "--max-time", "20"])
         .args(["-w", "%{http_code} %{time_total} %{local_port}\n"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
     match (method, body) {
         ("POST", Some(b)) => {
             cmd.args(["-d", b]);

@@ -1,0 +1,90 @@
+//! End-to-end trace linking: curl -> A (Python, propagates nothing) -> B (Go). Every curl
+//! request must become exactly one trace: curl CLIENT -> A SERVER -> A CLIENT -> B SERVER.
+//! Root needed (loads eBPF); tests are named `root_*` and fail clearly without it.
+
+mod common;
+
+use anyhow::{ensure, Context, Result};
+use common::{curl, curl_with_headers, require_root, serial, start_chain_a, start_go_server, Agent, Otlp};
+use otlp_sink::{hex, ReceivedSpan, Sink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+const CROSS_PROCESS_SLACK_NS: u64 = 5_000_000;
+
+fn one<'a>(spans: &[&'a ReceivedSpan], what: &str, pred: impl Fn(&ReceivedSpan) -> bool) -> Result<&'a ReceivedSpan> {
+    let found: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| pred(s)).collect();
+    ensure!(found.len() == 1, "expected exactly one {what}, found {}: {found:#?}", found.len());
+    Ok(found[0])
+}
+
+#[test]
+fn root_chain_without_propagation_is_one_trace_per_request() -> Result<()> {
+    require_root();
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let sink = rt.block_on(Sink::start())?;
+    let b = start_go_server()?;
+    let a = start_chain_a("svc-a", b.port)?;
+    let agent = Agent::start(&[a.port, b.port], Otlp::Grpc, &sink)?;
+
+    let mut requests = Vec::new();
+    for i in 0..6 {
+        requests.push((curl(a.port, "GET", &format!("/work/{i}"), None)?, false));
+    }
+    let header = format!("traceparent: 00-{TRACE_ID}-{PARENT_ID}-01");
+    requests.push((curl_with_headers(a.port, "GET", "/traced", None, &[&header])?, true));
+    let stats = agent.stop()?;
+    let all = sink.spans();
+    let spans: Vec<&ReceivedSpan> = all.iter().collect();
+    ensure!(stats.get("spans_exported_total")? == all.len() as u64, "exported vs received: {stats:?}");
+
+    for (req, traced) in &requests {
+        let curl_span = one(&spans, "curl CLIENT span", |s| {
+            s.kind == SPAN_KIND_CLIENT && s.resource_int("process.pid") == Some(i64::from(req.client_pid))
+        })?;
+        let trace: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| s.trace_id == curl_span.trace_id).collect();
+        let ctx = || format!("trace of {} {}: {trace:#?}", req.method, req.target);
+        ensure!(trace.len() == 4, "expected 4 spans, got {}: {}", trace.len(), ctx());
+        let a_server =
+            one(&trace, "A SERVER", |s| s.kind == SPAN_KIND_SERVER && s.resource_str("service.name") == Some("svc-a"))
+                .with_context(ctx)?;
+        let a_client =
+            one(&trace, "A CLIENT", |s| s.kind == SPAN_KIND_CLIENT && s.resource_str("service.name") == Some("svc-a"))
+                .with_context(ctx)?;
+        let b_server = one(&trace, "B SERVER", |s| {
+            s.kind == SPAN_KIND_SERVER && s.resource_str("service.name") == Some(b.service.as_str())
+        })
+        .with_context(ctx)?;
+        ensure!(a_server.parent_span_id == curl_span.span_id, "A server's parent is curl's client span: {}", ctx());
+        ensure!(a_server.attr_str("url.path") == Some(req.path()), "A server path: {}", ctx());
+        ensure!(a_client.parent_span_id == a_server.span_id, "A client's parent is A's server span: {}", ctx());
+        ensure!(a_client.attr_int("server.port") == Some(i64::from(b.port)), "A client calls B: {}", ctx());
+        ensure!(b_server.parent_span_id == a_client.span_id, "B server's parent is A's client span: {}", ctx());
+        ensure!(b_server.attr_str("url.path") == Some("/hello"), "B path: {}", ctx());
+        // Children lie inside their parents in time: exactly within one thread; across processes
+        // the writer's syscall may return after the reader's, so allow a little slack there.
+        let inside = |child: &ReceivedSpan, parent: &ReceivedSpan, slack: u64| {
+            child.start_unix_nano + slack >= parent.start_unix_nano
+                && child.end_unix_nano <= parent.end_unix_nano + slack
+        };
+        ensure!(inside(a_server, curl_span, CROSS_PROCESS_SLACK_NS), "A server inside curl: {}", ctx());
+        ensure!(inside(a_client, a_server, 0), "A client inside A server: {}", ctx());
+        ensure!(inside(b_server, a_client, CROSS_PROCESS_SLACK_NS), "B server inside A client: {}", ctx());
+        if *traced {
+            ensure!(hex(&curl_span.trace_id) == TRACE_ID, "incoming traceparent's trace id is used: {}", ctx());
+            ensure!(hex(&curl_span.parent_span_id) == PARENT_ID, "curl span's parent is the caller's: {}", ctx());
+        } else {
+            ensure!(curl_span.parent_span_id.is_empty() || curl_span.parent_span_id == [0u8; 8], "root: {}", ctx());
+        }
+    }
+    let traces: std::collections::BTreeSet<[u8; 16]> = all.iter().map(|s| s.trace_id).collect();
+    ensure!(
+        traces.len() == requests.len(),
+        "one trace per request, got {} traces for {}",
+        traces.len(),
+        requests.len()
+    );
+    drop(rt);
+    Ok(())
+}
