@@ -19,6 +19,7 @@ enum sw_event_kind {
 	SW_EVENT_CONNECT = 2, /* connect() returned 0 or EINPROGRESS: this process is the client */
 	SW_EVENT_ACCEPT = 3,  /* accept()/accept4() returned a socket: this process is the server */
 	SW_EVENT_CLOSE = 4,   /* close() of a TCP socket fd */
+	SW_EVENT_LOG = 5,     /* write to fd 1 or 2 (stdout/stderr) of an observed process; no tuple */
 };
 
 enum sw_direction {
@@ -46,6 +47,7 @@ enum sw_counter {
 	SW_CTR_RINGBUF_FULL = 0,    /* event lost: ring buffer had no room */
 	SW_CTR_PAYLOAD_FAULT = 1,   /* payload could not be read from user memory (sent without it) */
 	SW_CTR_ARGS_TABLE_FULL = 2, /* syscall arguments could not be stashed at enter (event lost) */
+	SW_CTR_LOG_RATE_LIMITED = 3, /* stdout/stderr write over the per-process rate (not captured) */
 	SW_CTR_MAX = 4,
 };
 

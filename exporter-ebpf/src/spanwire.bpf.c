@@ -24,6 +24,9 @@ const volatile __u32 payload_max = 512;  /* bytes of payload copied per syscall 
 const volatile __u8 capture_all = 1;     /* no --pid/--port/--exe selection: every process */
 const volatile __u8 port_filter_on = 0;  /* --port given: also select connections by port */
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader only past this much unread data */
+const volatile __u8 logs_on = 0;         /* capture stdout/stderr writes of processes in log_pids */
+const volatile __u32 log_max = 1024;     /* bytes copied per stdout/stderr write (<= SW_MAX_PAYLOAD) */
+const volatile __u64 log_rate = 200;     /* stdout/stderr writes captured per process per second */
 
 #define SW_MAX_IOV 8
 
@@ -86,6 +89,28 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } self_ports SEC(".maps");
+
+/* Processes whose stdout/stderr become log records (filled by the agent as it observes them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} log_pids SEC(".maps");
+
+/* Per-process token bucket for stdout/stderr capture, so a noisy logger cannot fill the
+ * ring buffer that HTTP events share. */
+struct log_bucket {
+	__u64 last_ns;
+	__u64 tokens;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, struct log_bucket);
+} log_budget SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -189,7 +214,10 @@ static __always_inline struct sw_event_buf *new_event(__u8 kind, __u8 sys, __u64
 	e->hdr.captured = 0;
 	e->hdr._pad1 = 0;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	read_tuple(sk, &e->hdr.tuple);
+	if (sk)
+		read_tuple(sk, &e->hdr.tuple);
+	else
+		__builtin_memset(&e->hdr.tuple, 0, sizeof(e->hdr.tuple));
 	return e;
 }
 
@@ -246,6 +274,66 @@ static __always_inline __u32 copy_iov(struct sw_event_buf *e, __u64 iov, __u64 i
 	return done;
 }
 
+static __always_inline int log_allowed(__u32 tgid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct log_bucket *b = bpf_map_lookup_elem(&log_budget, &tgid);
+	if (!b) {
+		struct log_bucket fresh = { .last_ns = now, .tokens = log_rate > 0 ? log_rate - 1 : 0 };
+		bpf_map_update_elem(&log_budget, &tgid, &fresh, BPF_ANY);
+		return log_rate > 0;
+	}
+	__u64 elapsed = now - b->last_ns;
+	if (elapsed > 1000000000ULL)
+		elapsed = 1000000000ULL;
+	__u64 add = elapsed * log_rate / 1000000000ULL;
+	if (add) {
+		__u64 t = b->tokens + add;
+		b->tokens = t > log_rate ? log_rate : t;
+		b->last_ns = now;
+	}
+	if (b->tokens == 0) {
+		count(SW_CTR_LOG_RATE_LIMITED);
+		return 0;
+	}
+	b->tokens -= 1;
+	return 1;
+}
+
+/* A process with an observed connection: its stdout/stderr become log records from now on
+ * (userspace also adds processes it first sees through data events). */
+static __always_inline void watch_logs(__u64 id)
+{
+	if (!logs_on)
+		return;
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&log_pids, &tgid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&log_pids, &tgid, &one, BPF_ANY);
+	}
+}
+
+/* A write to stdout/stderr of an observed process: stash it like socket I/O, without a socket. */
+static __always_inline int log_enter(struct sys_enter_ctx *ctx, __u64 id, __s32 fd, __u8 sys, __u8 vec)
+{
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&log_pids, &tgid) || !log_allowed(tgid))
+		return 0;
+	struct io_args a = {
+		.buf = ctx->args[1],
+		.sk = 0,
+		.enter_ns = bpf_ktime_get_ns(),
+		.fd = fd,
+		.iovcnt = vec == VEC_IOV ? (__u32)ctx->args[2] : 0,
+		.sys = sys,
+		.dir = SW_DIR_EGRESS,
+		.vec = vec,
+	};
+	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
+		count(SW_CTR_ARGS_TABLE_FULL);
+	return 0;
+}
+
 static __always_inline int io_enter(struct sys_enter_ctx *ctx, __u8 sys, __u8 dir, __u8 vec)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -254,7 +342,12 @@ static __always_inline int io_enter(struct sys_enter_ctx *ctx, __u8 sys, __u8 di
 		return 0;
 	__s32 fd = (__s32)ctx->args[0];
 	struct sock *sk = fd_to_sock(fd);
-	if (!sk || !conn_selected(sk, sel))
+	if (!sk) {
+		if (logs_on && dir == SW_DIR_EGRESS && (fd == 1 || fd == 2))
+			return log_enter(ctx, id, fd, sys, vec);
+		return 0;
+	}
+	if (!conn_selected(sk, sel))
 		return 0;
 	struct io_args a = {
 		.buf = ctx->args[1],
@@ -282,14 +375,15 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 	__s64 ret = ctx->ret;
 	if (ret <= 0)
 		return 0;
-	struct sw_event_buf *e = new_event(SW_EVENT_DATA, a.sys, id, a.fd, (struct sock *)a.sk);
+	__u8 kind = a.sk ? SW_EVENT_DATA : SW_EVENT_LOG;
+	struct sw_event_buf *e = new_event(kind, a.sys, id, a.fd, (struct sock *)a.sk);
 	if (!e)
 		return 0;
 	e->hdr.direction = a.dir;
 	e->hdr.enter_ns = a.enter_ns;
 	e->hdr.exit_ns = bpf_ktime_get_ns();
 	e->hdr.ret = ret;
-	__u32 want = payload_max;
+	__u32 want = a.sk ? payload_max : log_max;
 	if (want > SW_MAX_PAYLOAD)
 		want = SW_MAX_PAYLOAD;
 	if ((__u64)ret < want)
@@ -365,6 +459,7 @@ int sw_exit_connect(struct sys_exit_ctx *ctx)
 	}
 	if (!conn_selected(sk, pid_selection(id >> 32)))
 		return 0;
+	watch_logs(id);
 	struct sw_event_buf *e = new_event(SW_EVENT_CONNECT, SW_SYS_CONNECT, id, a.fd, sk);
 	if (!e)
 		return 0;
@@ -385,6 +480,7 @@ static __always_inline int accept_exit(struct sys_exit_ctx *ctx)
 	struct sock *sk = fd_to_sock(fd);
 	if (!sk || !conn_selected(sk, sel))
 		return 0;
+	watch_logs(id);
 	struct sw_event_buf *e = new_event(SW_EVENT_ACCEPT, SW_SYS_ACCEPT, id, fd, sk);
 	if (!e)
 		return 0;

@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ebpf::loader::{KernelConfig, LoadError, Probes};
+use crate::ebpf::loader::{KernelConfig, LoadError, LogCapture, Probes};
 use crate::ebpf::reader::Reader;
 use crate::ebpf::{exe_watch, fs};
 use crate::export::otlp::{self, Destination};
 use crate::export::{console::Console, Backend, ExportStage};
-use crate::pipeline::Processor;
+use crate::pipeline::{LogSettings, Processor};
 use crate::request::http1::Http1Limits;
 use crate::stats::Stats;
 
@@ -56,6 +56,10 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         capture_all: sel.is_everything(),
         ports: sel.ports.clone(),
         pids: sel.pids.clone(),
+        logs: cfg
+            .logs
+            .enabled
+            .then_some(LogCapture { max_bytes: cfg.logs.max_line_bytes, rate_per_s: cfg.logs.rate_per_process_per_s }),
     })?;
     let maps = probes.take_maps()?;
 
@@ -68,10 +72,13 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
                 "exporting over OTLP"
             );
             let timeout = Duration::from_millis(cfg.export.timeout_ms);
-            let pool = (0..cfg.export.max_concurrent_exports)
+            let spans = (0..cfg.export.max_concurrent_exports)
                 .map(|_| otlp::build(protocol, endpoint.as_deref(), timeout))
                 .collect::<Result<Vec<_>, _>>()?;
-            Backend::Otlp(pool)
+            let logs = (0..cfg.export.max_concurrent_exports.min(2))
+                .map(|_| otlp::build_logs(protocol, endpoint.as_deref(), timeout))
+                .collect::<Result<Vec<_>, _>>()?;
+            Backend::Otlp { spans, logs }
         }
     };
 
@@ -85,6 +92,21 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         poll_interval: Duration::from_millis(cfg.capture.poll_interval_ms.max(1)),
     };
     let reader = tokio::spawn(reader.run(ev_tx, cancel.clone()));
+    let mut log_pids = maps.log_pids;
+    if cfg.logs.enabled {
+        for pid in &sel.pids {
+            if let Err(e) = log_pids.insert(pid, 1, 0) {
+                tracing::warn!(pid, error = %e, "cannot capture stdout/stderr of selected process");
+            }
+        }
+    }
+    let logs = cfg.logs.enabled.then(|| LogSettings {
+        pids: log_pids,
+        known: sel.pids.iter().map(|p| crate::ebpf::records::Pid(*p)).collect(),
+        max_line_bytes: cfg.logs.max_line_bytes as usize,
+        max_lines_per_write: cfg.logs.max_lines_per_write,
+        failed_requests: cfg.logs.failed_requests,
+    });
     let processor = Processor::new(
         cfg.limits.max_connections,
         Http1Limits {
@@ -93,6 +115,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         },
         Duration::from_secs(cfg.limits.connection_idle_timeout_s),
         stats.clone(),
+        logs,
     );
     let processor = tokio::spawn(processor.run(ev_rx, span_tx));
     let exporter = ExportStage {

@@ -12,6 +12,35 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub export: ExportConfig,
     pub limits: Limits,
+    pub logs: LogsConfig,
+}
+
+/// stdout/stderr of observed processes as log records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Capture stdout/stderr writes of observed processes (default true); env SPANWIRE_LOGS=0 turns it off.
+    pub enabled: bool,
+    /// Bytes kept per line, and copied per write (default 1024, at most 4096).
+    pub max_line_bytes: u32,
+    /// Lines kept from one write (default 16); the rest are counted as dropped.
+    pub max_lines_per_write: usize,
+    /// stdout/stderr writes captured per process per second, enforced in the kernel (default 200).
+    pub rate_per_process_per_s: u64,
+    /// A log record for each failed request (server 5xx, client >= 400) (default true).
+    pub failed_requests: bool,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            enabled: true,
+            max_line_bytes: 1024,
+            max_lines_per_write: 16,
+            rate_per_process_per_s: 200,
+            failed_requests: true,
+        }
+    }
 }
 
 /// Which processes and connections to observe. All empty: every process but the agent.
@@ -156,8 +185,20 @@ impl Config {
         serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
     }
 
-    /// `SPANWIRE_PAYLOAD_MAX_BYTES` overrides the file.
+    /// `SPANWIRE_PAYLOAD_MAX_BYTES` and `SPANWIRE_LOGS` override the file.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("SPANWIRE_LOGS") {
+            self.logs.enabled = match v.trim() {
+                "1" | "true" | "on" => true,
+                "0" | "false" | "off" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        field: "SPANWIRE_LOGS",
+                        reason: format!("{other:?}: expected 1/0, true/false, on/off"),
+                    })
+                }
+            };
+        }
         if let Some(v) = env("SPANWIRE_PAYLOAD_MAX_BYTES") {
             self.capture.payload_max_bytes = v.trim().parse().map_err(|e| ConfigError::Invalid {
                 field: "SPANWIRE_PAYLOAD_MAX_BYTES",
@@ -173,6 +214,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "capture.payload_max_bytes",
                 reason: format!("must be 1..={max}, got {}", self.capture.payload_max_bytes),
+            });
+        }
+        if self.logs.max_line_bytes == 0 || self.logs.max_line_bytes > max {
+            return Err(ConfigError::Invalid {
+                field: "logs.max_line_bytes",
+                reason: format!("must be 1..={max}, got {}", self.logs.max_line_bytes),
             });
         }
         if !self.capture.ring_buffer_bytes.is_power_of_two() || self.capture.ring_buffer_bytes < 4096 {

@@ -30,6 +30,16 @@ counters! {
     kernel_args_dropped => "kernel_args_dropped_events_total",
     /// Payload reads from user memory that faulted (event sent without payload).
     payload_faults => "payload_read_faults_total",
+    /// stdout/stderr writes not captured: over the per-process rate (kernel token bucket).
+    log_rate_limited => "log_writes_rate_limited_total",
+    /// Log lines not exported: more lines in one write than allowed, or the queue was full.
+    log_lines_dropped => "log_lines_dropped_total",
+    /// Log records created (application lines and failed-request events).
+    logs_created => "log_records_created_total",
+    /// Log records exported.
+    logs_exported => "log_records_exported_total",
+    /// Log records lost because an export failed.
+    logs_export_failed => "log_records_export_failed_total",
     /// Ring-buffer records that did not decode.
     decode_errors => "event_decode_errors_total",
     /// HTTP/1 heads that did not parse.

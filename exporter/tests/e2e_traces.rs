@@ -1,12 +1,14 @@
-//! End-to-end trace linking: curl -> A (Python, propagates nothing) -> B (Go). Every curl
-//! request must become exactly one trace: curl CLIENT -> A SERVER -> A CLIENT -> B SERVER.
-//! Root needed (loads eBPF); tests are named `root_*` and fail clearly without it.
+//! End-to-end trace linking and logs: curl -> A (Python, propagates nothing) -> B (Go). Every
+//! curl request must become exactly one trace: curl CLIENT -> A SERVER -> A CLIENT -> B
+//! SERVER; the JSON line A prints while serving it becomes a log record carrying A's server
+//! span ids and the line's severity. Root needed (loads eBPF); tests are named `root_*` and
+//! fail clearly without it.
 
 mod common;
 
 use anyhow::{ensure, Context, Result};
 use common::{curl, curl_with_headers, require_root, serial, start_chain_a, start_go_server, Agent, Otlp};
-use otlp_sink::{hex, ReceivedSpan, Sink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
+use otlp_sink::{hex, ReceivedLog, ReceivedSpan, Sink, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
@@ -19,14 +21,27 @@ fn one<'a>(spans: &[&'a ReceivedSpan], what: &str, pred: impl Fn(&ReceivedSpan) 
 }
 
 #[test]
-fn root_chain_without_propagation_is_one_trace_per_request() -> Result<()> {
+fn root_chain_grpc() -> Result<()> {
+    chain(Otlp::Grpc)
+}
+
+#[test]
+fn root_chain_http_protobuf() -> Result<()> {
+    chain(Otlp::HttpProtobuf)
+}
+
+/// Severity numbers of the OpenTelemetry log data model.
+const SEVERITY_INFO: i32 = 9;
+const SEVERITY_ERROR: i32 = 17;
+
+fn chain(otlp: Otlp) -> Result<()> {
     require_root();
     let _serial = serial();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let sink = rt.block_on(Sink::start())?;
     let b = start_go_server()?;
     let a = start_chain_a("svc-a", b.port)?;
-    let agent = Agent::start(&[a.port, b.port], Otlp::Grpc, &sink)?;
+    let agent = Agent::start(&[a.port, b.port], otlp, &sink)?;
 
     let mut requests = Vec::new();
     for i in 0..6 {
@@ -34,7 +49,11 @@ fn root_chain_without_propagation_is_one_trace_per_request() -> Result<()> {
     }
     let header = format!("traceparent: 00-{TRACE_ID}-{PARENT_ID}-01");
     requests.push((curl_with_headers(a.port, "GET", "/traced", None, &[&header])?, true));
+    requests.push((curl(a.port, "GET", "/fail", None)?, false));
+    let failed = curl(b.port, "GET", "/status/503", None)?;
+    ensure!(failed.status == 503);
     let stats = agent.stop()?;
+    let logs = sink.logs();
     let all = sink.spans();
     let spans: Vec<&ReceivedSpan> = all.iter().collect();
     ensure!(stats.get("spans_exported_total")? == all.len() as u64, "exported vs received: {stats:?}");
@@ -71,6 +90,18 @@ fn root_chain_without_propagation_is_one_trace_per_request() -> Result<()> {
         ensure!(inside(a_server, curl_span, CROSS_PROCESS_SLACK_NS), "A server inside curl: {}", ctx());
         ensure!(inside(a_client, a_server, 0), "A client inside A server: {}", ctx());
         ensure!(inside(b_server, a_client, CROSS_PROCESS_SLACK_NS), "B server inside A client: {}", ctx());
+        // The line A printed while serving this request carries A's server span ids.
+        let line = one_log(&logs, &format!("\"path\": \"{}\"", req.target), |l| {
+            l.resource_str("service.name") == Some("svc-a")
+        })?;
+        ensure!(
+            line.trace_id == curl_span.trace_id && line.span_id == a_server.span_id,
+            "log ids: {line:#?}\n{}",
+            ctx()
+        );
+        let want = if req.target == "/fail" { SEVERITY_ERROR } else { SEVERITY_INFO };
+        ensure!(line.severity_number == want, "severity of {:?}: {line:#?}", line.body);
+        ensure!(line.time_unix_nano >= a_server.start_unix_nano && line.time_unix_nano <= a_server.end_unix_nano);
         if *traced {
             ensure!(hex(&curl_span.trace_id) == TRACE_ID, "incoming traceparent's trace id is used: {}", ctx());
             ensure!(hex(&curl_span.parent_span_id) == PARENT_ID, "curl span's parent is the caller's: {}", ctx());
@@ -79,12 +110,27 @@ fn root_chain_without_propagation_is_one_trace_per_request() -> Result<()> {
         }
     }
     let traces: std::collections::BTreeSet<[u8; 16]> = all.iter().map(|s| s.trace_id).collect();
-    ensure!(
-        traces.len() == requests.len(),
-        "one trace per request, got {} traces for {}",
-        traces.len(),
-        requests.len()
-    );
+    // One trace per chain request, plus the direct request to B.
+    let want = requests.len() + 1;
+    ensure!(traces.len() == want, "one trace per request: got {} traces for {want} requests", traces.len());
+    // A failed request yields one log record with its span's ids.
+    let b_failed = one(&spans, "B SERVER 503", |s| {
+        s.kind == SPAN_KIND_SERVER && s.attr_int("http.response.status_code") == Some(503)
+    })?;
+    let record = one_log(&logs, "HTTP 503 GET /status/503 failed (server)", |_| true)?;
+    ensure!(record.trace_id == b_failed.trace_id && record.span_id == b_failed.span_id, "{record:#?}");
+    ensure!(record.severity_number == SEVERITY_ERROR);
+    ensure!(stats.get("log_records_exported_total")? == logs.len() as u64, "exported vs received logs: {stats:?}");
     drop(rt);
     Ok(())
+}
+
+fn one_log<'a>(
+    logs: &'a [ReceivedLog],
+    contains: &str,
+    pred: impl Fn(&ReceivedLog) -> bool,
+) -> Result<&'a ReceivedLog> {
+    let found: Vec<&ReceivedLog> = logs.iter().filter(|l| l.body.contains(contains) && pred(l)).collect();
+    ensure!(found.len() == 1, "expected one log record containing {contains:?}, found {}: {logs:#?}", found.len());
+    Ok(found[0])
 }

@@ -104,6 +104,7 @@ pub fn run_checks() -> Vec<CheckItem> {
         capture_all: true,
         ports: vec![],
         pids: vec![],
+        logs: Some(super::loader::LogCapture { max_bytes: 1024, rate_per_s: 200 }),
     });
     items.push(item(
         "programs load+verify",

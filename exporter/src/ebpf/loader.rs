@@ -45,6 +45,16 @@ pub struct KernelConfig {
     pub capture_all: bool,
     pub ports: Vec<u16>,
     pub pids: Vec<u32>,
+    /// Capture stdout/stderr writes of the processes put in `log_pids`.
+    pub logs: Option<LogCapture>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LogCapture {
+    /// Bytes copied per write (1..=4096).
+    pub max_bytes: u32,
+    /// Writes captured per process per second (token bucket in the kernel).
+    pub rate_per_s: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +96,7 @@ pub struct ProbeMaps {
     pub events: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
     pub pid_filter: BpfHashMap<MapData, u32, u8>,
+    pub log_pids: BpfHashMap<MapData, u32, u8>,
 }
 
 impl Probes {
@@ -105,6 +116,9 @@ impl Probes {
         }
         raise_memlock_limit();
         let capture_all = u8::from(cfg.capture_all);
+        let logs_on = u8::from(cfg.logs.is_some());
+        let log_max = cfg.logs.map_or(1, |l| l.max_bytes.clamp(1, MAX_PAYLOAD));
+        let log_rate = cfg.logs.map_or(0, |l| l.rate_per_s);
         let port_filter_on = u8::from(!cfg.ports.is_empty());
         let mut ebpf = EbpfLoader::new()
             .override_global("agent_tgid", &cfg.agent_pid, true)
@@ -112,6 +126,9 @@ impl Probes {
             .override_global("capture_all", &capture_all, true)
             .override_global("port_filter_on", &port_filter_on, true)
             .override_global("wakeup_bytes", &cfg.wakeup_bytes, true)
+            .override_global("logs_on", &logs_on, true)
+            .override_global("log_max", &log_max, true)
+            .override_global("log_rate", &log_rate, true)
             .map_max_entries("events", cfg.ring_buffer_bytes)
             .load(super::OBJECT)
             .map_err(|e| LoadError::Object(Box::new(e)))?;
@@ -170,12 +187,15 @@ impl Probes {
         let events = take("events")?;
         let counters = take("counters")?;
         let pid_filter = take("pid_filter")?;
+        let log_pids = take("log_pids")?;
         Ok(ProbeMaps {
             events: RingBuf::try_from(events).map_err(|e| LoadError::Map { map: "events", source: Box::new(e) })?,
             counters: PerCpuArray::try_from(counters)
                 .map_err(|e| LoadError::Map { map: "counters", source: Box::new(e) })?,
             pid_filter: BpfHashMap::try_from(pid_filter)
                 .map_err(|e| LoadError::Map { map: "pid_filter", source: Box::new(e) })?,
+            log_pids: BpfHashMap::try_from(log_pids)
+                .map_err(|e| LoadError::Map { map: "log_pids", source: Box::new(e) })?,
         })
     }
 }
@@ -186,6 +206,7 @@ pub struct KernelCounters {
     pub ringbuf_full: u64,
     pub payload_fault: u64,
     pub args_table_full: u64,
+    pub log_rate_limited: u64,
 }
 
 pub fn read_counters(map: &PerCpuArray<MapData, u64>) -> KernelCounters {
@@ -194,6 +215,7 @@ pub fn read_counters(map: &PerCpuArray<MapData, u64>) -> KernelCounters {
         ringbuf_full: sum(sys::sw_counter_SW_CTR_RINGBUF_FULL),
         payload_fault: sum(sys::sw_counter_SW_CTR_PAYLOAD_FAULT),
         args_table_full: sum(sys::sw_counter_SW_CTR_ARGS_TABLE_FULL),
+        log_rate_limited: sum(sys::sw_counter_SW_CTR_LOG_RATE_LIMITED),
     }
 }
 

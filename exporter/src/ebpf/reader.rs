@@ -94,4 +94,7 @@ fn update_kernel_counters(map: &PerCpuArray<MapData, u64>, stats: &Stats) {
         .lost_total(k.ringbuf_full, "ring buffer full: the kernel dropped events; raise ring_buffer_bytes");
     stats.kernel_args_dropped.lost_total(k.args_table_full, "in-flight syscall table full: the kernel dropped events");
     stats.payload_faults.lost_total(k.payload_fault, "payload could not be read from user memory");
+    stats
+        .log_rate_limited
+        .lost_total(k.log_rate_limited, "stdout/stderr writes over the per-process rate were not captured");
 }

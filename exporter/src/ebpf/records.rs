@@ -32,6 +32,8 @@ pub enum EventKind {
     Connect,
     Accept,
     Close,
+    /// A write to stdout/stderr (fd 1/2) of an observed process; the tuple is unspecified.
+    Log,
 }
 
 /// A TCP connection as seen from the observed process.
@@ -39,6 +41,14 @@ pub enum EventKind {
 pub struct Tuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+}
+
+impl Tuple {
+    /// For events that are not about a connection.
+    pub const UNSPECIFIED: Tuple = Tuple {
+        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        remote: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    };
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +100,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         sys::sw_event_kind_SW_EVENT_CONNECT => EventKind::Connect,
         sys::sw_event_kind_SW_EVENT_ACCEPT => EventKind::Accept,
         sys::sw_event_kind_SW_EVENT_CLOSE => EventKind::Close,
+        sys::sw_event_kind_SW_EVENT_LOG => EventKind::Log,
         other => return Err(DecodeError::Kind(other as u8)),
     };
     let direction = match u32::from(h.direction) {
@@ -108,7 +119,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         exit_ns: h.exit_ns,
         ret: h.ret,
         comm: comm_string(&h.comm),
-        tuple: decode_tuple(&h.tuple)?,
+        tuple: if kind == EventKind::Log { Tuple::UNSPECIFIED } else { decode_tuple(&h.tuple)? },
         payload: payload[..captured].to_vec(),
     })
 }

@@ -3,8 +3,10 @@
 use std::io::Write;
 use std::time::UNIX_EPOCH;
 
+use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
+use opentelemetry_sdk::logs::SdkLogRecord;
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::decorate::process::ProcessInfo;
@@ -43,15 +45,34 @@ pub fn format_span(process: &ProcessInfo, span: &SpanData) -> String {
     line
 }
 
-/// Writes spans to stdout, one line each.
+pub fn format_log(process: &ProcessInfo, log: &SdkLogRecord) -> String {
+    let mut line = format!(
+        "log service={} pid={} severity={}",
+        process.service_name,
+        process.pid.0,
+        log.severity_text().unwrap_or("UNSPECIFIED")
+    );
+    if let Some(tc) = log.trace_context() {
+        line.push_str(&format!(" trace_id={} span_id={}", tc.trace_id, tc.span_id));
+    }
+    if let Some(AnyValue::String(body)) = log.body() {
+        line.push_str(&format!(" body=\"{}\"", body.as_str().escape_debug()));
+    }
+    line
+}
+
+/// Writes spans and log records to stdout, one line each.
 #[derive(Debug, Default)]
 pub struct Console;
 
 impl Console {
-    pub fn write(&self, process: &ProcessInfo, spans: &[SpanData]) -> std::io::Result<()> {
+    pub fn write(&self, process: &ProcessInfo, spans: &[SpanData], logs: &[SdkLogRecord]) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         for s in spans {
             writeln!(out, "{}", format_span(process, s))?;
+        }
+        for l in logs {
+            writeln!(out, "{}", format_log(process, l))?;
         }
         out.flush()
     }

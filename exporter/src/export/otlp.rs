@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{LogExporter, Protocol, SpanExporter, WithExportConfig};
 
 use crate::config::{ExportConfig, OtlpProtocol};
 
@@ -56,6 +56,27 @@ pub fn build(protocol: OtlpProtocol, endpoint: Option<&str>, timeout: Duration) 
             let mut b = SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).with_timeout(timeout);
             if let Some(e) = endpoint {
                 b = b.with_endpoint(format!("{}/v1/traces", e.trim_end_matches('/')));
+            }
+            b.build()
+        }
+    };
+    built.map_err(|source| OtlpError::Build { protocol, source })
+}
+
+/// The log exporter, configured like the span exporter (`OTEL_EXPORTER_OTLP_LOGS_*` env honoured).
+pub fn build_logs(protocol: OtlpProtocol, endpoint: Option<&str>, timeout: Duration) -> Result<LogExporter, OtlpError> {
+    let built = match protocol {
+        OtlpProtocol::Grpc => {
+            let mut b = LogExporter::builder().with_tonic().with_timeout(timeout);
+            if let Some(e) = endpoint {
+                b = b.with_endpoint(e);
+            }
+            b.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let mut b = LogExporter::builder().with_http().with_protocol(Protocol::HttpBinary).with_timeout(timeout);
+            if let Some(e) = endpoint {
+                b = b.with_endpoint(format!("{}/v1/logs", e.trim_end_matches('/')));
             }
             b.build()
         }

@@ -1,7 +1,10 @@
 //! The processing stage: kernel events -> connection table -> HTTP exchanges -> spans.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -12,7 +15,9 @@ use crate::decorate::process::ProcessCache;
 use crate::ebpf::records::{EventKind, Pid, RawEvent};
 use crate::request::http1::{Exchange, Http1Limits, Http1Stats};
 use crate::request::{Direction, Role, Segment};
+use crate::signals::logs::{detect_level, split_lines, Level, LogLine};
 use crate::signals::traces::HttpSpan;
+use crate::signals::Telemetry;
 use crate::stats::Stats;
 use crate::trace::{Linker, SpanIds};
 
@@ -27,6 +32,17 @@ pub struct Processor {
     last_sweep_ns: u64,
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
     held: Vec<RawEvent>,
+    logs: Option<LogSettings>,
+}
+
+/// stdout/stderr capture: which processes the kernel captures, and how lines are cut.
+pub struct LogSettings {
+    /// The kernel's `log_pids` map: the agent adds each process it observes.
+    pub pids: BpfHashMap<MapData, u32, u8>,
+    pub known: HashSet<Pid>,
+    pub max_line_bytes: usize,
+    pub max_lines_per_write: usize,
+    pub failed_requests: bool,
 }
 
 const SWEEP_EVERY_NS: u64 = 10_000_000_000;
@@ -49,7 +65,13 @@ fn effective_ns(ev: &RawEvent) -> u64 {
 }
 
 impl Processor {
-    pub fn new(max_conns: usize, limits: Http1Limits, idle_timeout: Duration, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        max_conns: usize,
+        limits: Http1Limits,
+        idle_timeout: Duration,
+        stats: Arc<Stats>,
+        logs: Option<LogSettings>,
+    ) -> Self {
         Processor {
             conns: ConnTable::new(max_conns, limits),
             procs: ProcessCache::new("/proc"),
@@ -60,11 +82,12 @@ impl Processor {
             idle_timeout,
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
+            logs,
         }
     }
 
     /// Runs until the event channel closes; spans go to `tx` (dropped and counted when full).
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<RawEvent>>, tx: mpsc::Sender<Vec<HttpSpan>>) {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<RawEvent>>, tx: mpsc::Sender<Vec<Telemetry>>) {
         let mut tick = tokio::time::interval(REORDER_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -92,28 +115,34 @@ impl Processor {
         self.report_http_stats();
     }
 
-    fn send(&self, tx: &mpsc::Sender<Vec<HttpSpan>>, spans: Vec<HttpSpan>) {
-        if spans.is_empty() {
+    fn send(&self, tx: &mpsc::Sender<Vec<Telemetry>>, items: Vec<Telemetry>) {
+        if items.is_empty() {
             return;
         }
-        let n = spans.len() as u64;
-        self.stats.spans_created.add(n);
-        match tx.try_send(spans) {
+        let spans = items.iter().filter(|t| matches!(t, Telemetry::Span(_))).count() as u64;
+        let logs = items.len() as u64 - spans;
+        self.stats.spans_created.add(spans);
+        self.stats.logs_created.add(logs);
+        match tx.try_send(items) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.stats.spans_queue_dropped.lost(n, "export queue full: spans dropped (collector too slow?)")
+                self.stats.spans_queue_dropped.lost(spans, "export queue full: spans dropped (collector too slow?)");
+                self.stats.log_lines_dropped.lost(logs, "export queue full: log records dropped");
             }
-            Err(TrySendError::Closed(_)) => self.stats.spans_queue_dropped.add(n),
+            Err(TrySendError::Closed(_)) => {
+                self.stats.spans_queue_dropped.add(spans);
+                self.stats.log_lines_dropped.add(logs);
+            }
         }
     }
 
     /// Takes a batch from the reader and processes every held event older than the window.
-    pub fn process_batch(&mut self, batch: Vec<RawEvent>) -> Vec<HttpSpan> {
+    pub fn process_batch(&mut self, batch: Vec<RawEvent>) -> Vec<Telemetry> {
         self.held.extend(batch);
         self.process_until(monotonic_ns().saturating_sub(REORDER_WINDOW_NS))
     }
 
-    fn process_until(&mut self, cutoff_ns: u64) -> Vec<HttpSpan> {
+    fn process_until(&mut self, cutoff_ns: u64) -> Vec<Telemetry> {
         if self.held.is_empty() {
             return Vec::new();
         }
@@ -123,7 +152,11 @@ impl Processor {
         let mut spans = Vec::new();
         for ev in &batch {
             let key = ConnKey { pid: ev.pid, sock: ev.sock };
+            if ev.kind != EventKind::Log {
+                self.watch_logs(ev.pid);
+            }
             match ev.kind {
+                EventKind::Log => self.on_log(ev, &mut spans),
                 EventKind::Data => self.on_data(ev, key, &mut spans),
                 EventKind::Connect | EventKind::Accept => {
                     // A new connection on this socket: whatever was tracked under it is over.
@@ -148,7 +181,43 @@ impl Processor {
         spans
     }
 
-    fn on_data(&mut self, ev: &RawEvent, key: ConnKey, spans: &mut Vec<HttpSpan>) {
+    /// Asks the kernel to capture stdout/stderr of a newly observed process.
+    fn watch_logs(&mut self, pid: Pid) {
+        let Some(logs) = &mut self.logs else { return };
+        if logs.known.insert(pid) {
+            if let Err(e) = logs.pids.insert(pid.0, 1, 0) {
+                tracing::debug!(pid = pid.0, error = %e, "cannot watch stdout/stderr");
+            }
+        }
+    }
+
+    fn on_log(&mut self, ev: &RawEvent, out: &mut Vec<Telemetry>) {
+        let Some(logs) = &self.logs else { return };
+        let write_truncated = (ev.payload.len() as i64) < ev.ret;
+        let (lines, skipped) = split_lines(&ev.payload, logs.max_line_bytes, logs.max_lines_per_write);
+        self.stats
+            .log_lines_dropped
+            .lost(skipped as u64, "log lines beyond max_lines_per_write in one write were dropped");
+        if lines.is_empty() {
+            return;
+        }
+        let process = self.procs.get(ev.pid, &ev.comm);
+        let trace = self.linker.serving(ev.pid, ev.tid).cloned();
+        let count = lines.len();
+        for (i, (body, cut)) in lines.into_iter().enumerate() {
+            out.push(Telemetry::Log(LogLine {
+                process: process.clone(),
+                ts_ns: ev.enter_ns,
+                severity: detect_level(&body),
+                body,
+                source: if ev.fd == 2 { "stderr" } else { "stdout" },
+                trace: trace.clone(),
+                truncated: cut || (write_truncated && i + 1 == count),
+            }));
+        }
+    }
+
+    fn on_data(&mut self, ev: &RawEvent, key: ConnKey, spans: &mut Vec<Telemetry>) {
         let Some(dir) = ev.direction else { return };
         let (conn, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
         let mut exchanges = Vec::new();
@@ -172,7 +241,7 @@ impl Processor {
     }
 
     /// Closes a connection's protocol state and turns what completes into spans.
-    fn finish(&mut self, mut conn: Conn, ev: &RawEvent, spans: &mut Vec<HttpSpan>) {
+    fn finish(&mut self, mut conn: Conn, ev: &RawEvent, spans: &mut Vec<Telemetry>) {
         let mut exchanges = Vec::new();
         conn.http1.close(ev.exit_ns, &mut exchanges, &mut self.http_stats);
         let done: Vec<(Exchange, SpanIds)> =
@@ -187,14 +256,19 @@ impl Processor {
         comm: &str,
         addrs: &ConnAddrs,
         done: Vec<(Exchange, SpanIds)>,
-        spans: &mut Vec<HttpSpan>,
+        out: &mut Vec<Telemetry>,
     ) {
         if done.is_empty() {
             return;
         }
         let process = self.procs.get(pid, comm);
+        let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
         for (exchange, ids) in done {
-            spans.push(HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), ids });
+            let span = HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), ids };
+            if failed_logs && span.failed() {
+                out.push(Telemetry::Log(failed_request_log(&span)));
+            }
+            out.push(Telemetry::Span(span));
         }
     }
 
@@ -208,6 +282,18 @@ impl Processor {
             forget_requests(&mut self.linker, &mut conn, key.pid);
         }
         self.procs.sweep();
+        if let Some(logs) = &mut self.logs {
+            let gone: Vec<Pid> = logs
+                .known
+                .iter()
+                .copied()
+                .filter(|p| !std::path::Path::new(&format!("/proc/{}", p.0)).exists())
+                .collect();
+            for pid in gone {
+                logs.known.remove(&pid);
+                let _ = logs.pids.remove(&pid.0);
+            }
+        }
         self.report_http_stats();
     }
 
@@ -224,6 +310,24 @@ impl Processor {
         s.http_lost_sync
             .lost(now.lost_sync - before.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
         self.reported = now;
+    }
+}
+
+/// The log record of a failed request (server 5xx, client >= 400), carrying the span's ids.
+fn failed_request_log(span: &HttpSpan) -> LogLine {
+    let ex = &span.exchange;
+    let side = match ex.role {
+        Role::Server => "server",
+        Role::Client => "client",
+    };
+    LogLine {
+        process: span.process.clone(),
+        ts_ns: ex.end_ns,
+        body: format!("HTTP {} {} {} failed ({side})", ex.response.status, ex.request.method, ex.request.path),
+        severity: Some(if ex.response.status >= 500 { Level::Error } else { Level::Warn }),
+        source: "http",
+        trace: Some(span.ids.clone()),
+        truncated: false,
     }
 }
 

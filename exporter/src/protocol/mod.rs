@@ -1,1 +1,3 @@
+pub mod grpc;
 pub mod http1;
+pub mod http2;

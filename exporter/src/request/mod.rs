@@ -3,6 +3,7 @@
 //! Protocol-independent types live here; each protocol has a submodule.
 
 pub mod http1;
+pub mod http2;
 
 /// Which way the bytes of a segment flowed, seen from the traced process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

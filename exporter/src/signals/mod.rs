@@ -1,4 +1,25 @@
 //! Domain records to OpenTelemetry signals.
 
+pub mod logs;
 pub mod route;
 pub mod traces;
+
+use std::sync::Arc;
+
+use crate::decorate::process::ProcessInfo;
+
+/// What the processing stage hands to the export stage.
+#[derive(Debug, Clone)]
+pub enum Telemetry {
+    Span(traces::HttpSpan),
+    Log(logs::LogLine),
+}
+
+impl Telemetry {
+    pub fn process(&self) -> &Arc<ProcessInfo> {
+        match self {
+            Telemetry::Span(s) => &s.process,
+            Telemetry::Log(l) => &l.process,
+        }
+    }
+}

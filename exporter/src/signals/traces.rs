@@ -26,6 +26,17 @@ pub struct HttpSpan {
     pub ids: SpanIds,
 }
 
+impl HttpSpan {
+    /// Failed by the semantic conventions: 5xx for a server, any status >= 400 for a client.
+    pub fn failed(&self) -> bool {
+        let status = self.exchange.response.status;
+        match self.exchange.role {
+            Role::Server => status >= 500,
+            Role::Client => status >= 400,
+        }
+    }
+}
+
 /// Builds spans; holds what is shared by all of them.
 pub struct SpanBuilder {
     scope: InstrumentationScope,
@@ -43,9 +54,10 @@ impl SpanBuilder {
         let (method, method_original) = semconv_method(&ex.request.method);
         let status_code = ex.response.status;
         let route = derive_route(&ex.request.path);
-        let (kind, name, failed) = match ex.role {
-            Role::Server => (SpanKind::Server, format!("{method} {route}"), status_code >= 500),
-            Role::Client => (SpanKind::Client, method.to_string(), status_code >= 400),
+        let failed = s.failed();
+        let (kind, name) = match ex.role {
+            Role::Server => (SpanKind::Server, format!("{method} {route}")),
+            Role::Client => (SpanKind::Client, method.to_string()),
         };
         let name = if method == "_OTHER" { name.replacen("_OTHER", "HTTP", 1) } else { name };
 

@@ -77,6 +77,11 @@ impl Linker {
         self.len() == 0
     }
 
+    /// The server request thread `tid` of `pid` is serving, if any.
+    pub fn serving(&self, pid: Pid, tid: u32) -> Option<&SpanIds> {
+        self.serving.get(&ThreadKey { pid, tid })
+    }
+
     /// A server read the head of a request on `tuple` (its own view) in thread `tid`.
     pub fn server_started(
         &mut self,

@@ -1,4 +1,4 @@
-//! OTLP/HTTP (binary protobuf) receiver: `POST /v1/traces`.
+//! OTLP/HTTP (binary protobuf) receiver: `POST /v1/traces` and `POST /v1/logs`.
 //!
 //! hyper's HTTP/1.1 server handles framing (Content-Length and chunked
 //! request bodies, keep-alive).
@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
@@ -87,8 +88,9 @@ fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str>
 }
 
 async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<Bytes>>, HttpError> {
-    if req.uri().path() != "/v1/traces" {
-        return Err((StatusCode::NOT_FOUND, "only /v1/traces is served\n".into()));
+    let path = req.uri().path().to_owned();
+    if path != "/v1/traces" && path != "/v1/logs" {
+        return Err((StatusCode::NOT_FOUND, "only /v1/traces and /v1/logs are served\n".into()));
     }
     if req.method() != Method::POST {
         return Err((StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into()));
@@ -117,10 +119,16 @@ async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<B
             }
         })?
         .to_bytes();
-    let decoded = ExportTraceServiceRequest::decode(body)
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad protobuf: {e}\n")))?;
-    state.ingest(&decoded, Protocol::Http).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")))?;
-    let mut resp = Response::new(Full::new(Bytes::from(ExportTraceServiceResponse::default().encode_to_vec())));
+    let bad = |e: prost::DecodeError| (StatusCode::BAD_REQUEST, format!("bad protobuf: {e}\n"));
+    let reply = if path == "/v1/logs" {
+        state.ingest_logs(&ExportLogsServiceRequest::decode(body).map_err(bad)?, Protocol::Http);
+        ExportLogsServiceResponse::default().encode_to_vec()
+    } else {
+        let decoded = ExportTraceServiceRequest::decode(body).map_err(bad)?;
+        state.ingest(&decoded, Protocol::Http).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")))?;
+        ExportTraceServiceResponse::default().encode_to_vec()
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(reply)));
     resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(PROTOBUF));
     Ok(resp)
 }

@@ -5,6 +5,7 @@
 //! received in memory (optionally also appending them as JSON lines to a file).
 
 mod http;
+mod log;
 mod span;
 
 use std::fs::File;
@@ -16,12 +17,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+pub use log::{flatten_logs, ReceivedLog};
 /// Re-exported so test harnesses depending on this crate can parse JSON
 /// (e.g. the agent's `spanwire_stats {json}` line) without another dependency.
 pub use serde_json;
@@ -54,6 +58,7 @@ impl Default for SinkConfig {
 #[derive(Debug)]
 struct State {
     spans: Mutex<Vec<ReceivedSpan>>,
+    logs: Mutex<Vec<ReceivedLog>>,
     requests: AtomicUsize,
     jsonl: Option<Mutex<File>>,
     changed: Notify,
@@ -84,7 +89,26 @@ impl State {
     }
 }
 
+impl State {
+    fn ingest_logs(&self, req: &ExportLogsServiceRequest, via: Protocol) {
+        lock(&self.logs).extend(flatten_logs(req, via));
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+}
+
 struct GrpcService(Arc<State>);
+
+#[tonic::async_trait]
+impl LogsService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.ingest_logs(request.get_ref(), Protocol::Grpc);
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for GrpcService {
@@ -132,6 +156,7 @@ impl Sink {
         };
         let state = Arc::new(State {
             spans: Mutex::new(Vec::new()),
+            logs: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
             jsonl,
             changed: Notify::new(),
@@ -147,10 +172,13 @@ impl Sink {
         let (stop, stop_rx) = watch::channel(false);
 
         let service = TraceServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let logs_service =
+            LogsServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let mut grpc_stop = stop_rx.clone();
         let grpc_task = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(logs_service)
                 .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), async move {
                     let _ = grpc_stop.wait_for(|stopped| *stopped).await;
                 })
@@ -175,6 +203,11 @@ impl Sink {
     /// Every span received so far, in arrival order.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         lock(&self.state.spans).clone()
+    }
+
+    /// Every log record received so far, in arrival order.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        lock(&self.state.logs).clone()
     }
 
     /// Number of export requests received so far (both protocols).

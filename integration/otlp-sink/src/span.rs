@@ -182,7 +182,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, AnyValueLite> {
+pub(crate) fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, AnyValueLite> {
     kvs.iter().map(|kv| (kv.key.clone(), AnyValueLite::from(kv.value.as_ref()))).collect()
 }
 
