@@ -547,11 +547,14 @@ pub struct Agent {
 impl Agent {
     /// Starts `spanwire run --port ...` and waits for "capture started".
     pub fn start(ports: &[u16], otlp: Otlp, sink: &otlp_sink::Sink) -> Result<Agent> {
+        let args: Vec<String> = ports.iter().flat_map(|p| ["--port".to_string(), p.to_string()]).collect();
+        Agent::start_with(&args, otlp, sink)
+    }
+
+    /// Starts `spanwire run ARGS...` and waits for "capture started".
+    pub fn start_with(args: &[String], otlp: Otlp, sink: &otlp_sink::Sink) -> Result<Agent> {
         let mut cmd = clean_command(env!("CARGO_BIN_EXE_spanwire"));
-        cmd.arg("run");
-        for port in ports {
-            cmd.args(["--port", &port.to_string()]);
-        }
+        cmd.arg("run").args(args);
         cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint(sink))
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", otlp.env_value())
             .env("SPANWIRE_LOG", "info");
