@@ -33,6 +33,7 @@ fn config(ports: Vec<u16>, payload: u32) -> KernelConfig {
         capture_all: ports.is_empty(),
         ports,
         pids: vec![],
+        logs: None,
     }
 }
 

@@ -355,7 +355,9 @@ impl Http2Connection {
                 side.phase = Phase::Preface(0);
             } else {
                 side.phase = Phase::Frames;
-                side.reader = FrameReader::at_start(self.limits.max_header_block_bytes, cur.data, cur.len);
+                // After the client preface, the server's first bytes are its SETTINGS frame.
+                let known_start = self.start == Start::Fresh && self.role.is_some_and(|r| r.request_direction() != dir);
+                side.reader = FrameReader::at_start(self.limits.max_header_block_bytes, cur.data, cur.len, known_start);
                 return;
             }
         }

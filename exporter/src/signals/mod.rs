@@ -9,6 +9,9 @@ use std::sync::Arc;
 use crate::decorate::process::ProcessInfo;
 
 /// What the processing stage hands to the export stage.
+// Spans are most of the traffic; boxing them would add an allocation per span to save
+// space on the rarer log records.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Telemetry {
     Span(traces::HttpSpan),

@@ -552,15 +552,17 @@ fn plausible_header_prefix(data: &[u8], max_frame_size: u32) -> bool {
 }
 
 /// Whether a reader may take the start of this segment as a frame boundary,
-/// and whether that needs confirming (see [`FrameReader`]).
-fn boundary_at_start(data: &[u8], len: u64, max_frame_size: u32) -> Option<Sync> {
+/// and whether that needs confirming (see [`FrameReader`]). A segment too
+/// short to hold a frame header is considered only when `short_ok`.
+fn boundary_at_start(data: &[u8], len: u64, max_frame_size: u32, short_ok: bool) -> Option<Sync> {
     if data.len() >= FRAME_HEADER_LEN {
         return match chain_at_start(data, len, max_frame_size)? {
             Chain::Exact => Some(Sync::Confirmed),
             Chain::Partial => Some(Sync::Probation),
         };
     }
-    (data.len() as u64 == len && plausible_header_prefix(data, max_frame_size)).then_some(Sync::Probation)
+    let short = short_ok && data.len() as u64 == len && plausible_header_prefix(data, max_frame_size);
+    short.then_some(Sync::Probation)
 }
 
 /// Trust in the frame boundaries a reader follows.
@@ -569,7 +571,8 @@ enum Sync {
     Confirmed,
     /// Boundaries guessed from a segment start that could not be fully
     /// checked: frames are reported as [`ReadEvent::Unconfirmed`] (and must
-    /// not be used) until a frame ends exactly where a segment ends.
+    /// not be used) until a second frame ends exactly where a segment ends;
+    /// that frame and the following ones are trusted.
     Probation,
 }
 
@@ -650,6 +653,8 @@ enum ReadState {
 pub struct FrameReader {
     state: ReadState,
     sync: Sync,
+    /// Frames completed on probation.
+    probation_frames: u32,
     head: [u8; FRAME_HEADER_LEN],
     head_len: usize,
     frame_start_ns: u64,
@@ -664,6 +669,7 @@ impl FrameReader {
         FrameReader {
             state: ReadState::Header,
             sync: Sync::Confirmed,
+            probation_frames: 0,
             head: [0; FRAME_HEADER_LEN],
             head_len: 0,
             frame_start_ns: 0,
@@ -679,8 +685,17 @@ impl FrameReader {
 
     /// A reader for a direction whose first segment is `data` (of real length
     /// `len`): at a frame boundary if the segment starts like frames do.
-    pub fn at_start(max_block: usize, data: &[u8], len: u64) -> Self {
-        match boundary_at_start(data, len, DEFAULT_MAX_FRAME_SIZE) {
+    /// `known_start`: the segment is known to start with a frame (a server's
+    /// first bytes after the client preface was seen); it only has to look
+    /// like one.
+    pub fn at_start(max_block: usize, data: &[u8], len: u64, known_start: bool) -> Self {
+        let max = DEFAULT_MAX_FRAME_SIZE;
+        let sync = match boundary_at_start(data, len, max, true) {
+            Some(_) if known_start => Some(Sync::Confirmed),
+            None if known_start && plausible_header_prefix(data, max) => Some(Sync::Confirmed),
+            other => other,
+        };
+        match sync {
             Some(sync) => FrameReader { sync, ..FrameReader::new(max_block) },
             None => FrameReader::unsynced(max_block),
         }
@@ -729,11 +744,12 @@ impl FrameReader {
             match self.state {
                 ReadState::Unsynced => {
                     let max = max_frame_size.min(DEFAULT_MAX_FRAME_SIZE);
-                    let boundary = if cur.pos == 0 { boundary_at_start(cur.data, cur.len, max) } else { None };
+                    let boundary = if cur.pos == 0 { boundary_at_start(cur.data, cur.len, max, false) } else { None };
                     if let Some(sync) = boundary {
                         self.state = ReadState::Header;
                         self.head_len = 0;
                         self.sync = sync;
+                        self.probation_frames = 0;
                         return Some(ReadEvent::Resynced);
                     }
                     cur.pos = cur.len;
@@ -741,10 +757,6 @@ impl FrameReader {
                 }
                 ReadState::Header => {
                     if cur.is_done() {
-                        if self.head_len == 0 {
-                            // A frame ended exactly where a segment ends.
-                            self.sync = Sync::Confirmed;
-                        }
                         return None;
                     }
                     if self.head_len == 0 {
@@ -809,7 +821,12 @@ impl FrameReader {
                         Capture::Complete
                     };
                     if self.sync == Sync::Probation {
-                        return Some(ReadEvent::Unconfirmed(header));
+                        self.probation_frames += 1;
+                        if !cur.is_done() || self.probation_frames < 2 {
+                            return Some(ReadEvent::Unconfirmed(header));
+                        }
+                        // A second frame that ends exactly where the segment ends.
+                        self.sync = Sync::Confirmed;
                     }
                     return Some(ReadEvent::Frame(FrameDone { header, capture, start_ns: self.frame_start_ns }));
                 }

@@ -290,11 +290,16 @@ fn resync_on_a_partly_visible_chain_is_on_probation() {
     assert_eq!(events[0].0, ReadEvent::Resynced);
     assert!(matches!(events[1].0, ReadEvent::Unconfirmed(h) if h.kind == FrameType::Headers));
     assert!(r.is_synced() && !r.is_confirmed());
-    // The DATA frame ends exactly with the next segment: confirmed from then on.
+    // The DATA frame, a second one, ends exactly with the next segment: confirmed from then on.
     let events = read_all(&mut r, &[(&b[60..138], 78), (&b[138..], 17)]);
-    assert!(matches!(events[0].0, ReadEvent::Unconfirmed(h) if h.kind == FrameType::Data));
+    assert!(matches!(events[0].0, ReadEvent::Frame(d) if d.header.kind == FrameType::Data));
     assert!(matches!(events[1].0, ReadEvent::Frame(d) if d.header.kind == FrameType::Ping));
     assert!(r.is_confirmed());
+    // One frame ending with a segment is not enough.
+    let mut r = FrameReader::unsynced(1024);
+    let events = read_all(&mut r, &[(&b[..60], 60), (&b[60..], (b.len() - 60) as u64)]);
+    assert!(matches!(events[2].0, ReadEvent::Unconfirmed(h) if h.kind == FrameType::Data));
+    assert!(matches!(events[3].0, ReadEvent::Frame(d) if d.header.kind == FrameType::Ping));
 }
 
 #[test]
@@ -308,9 +313,13 @@ fn probation_failure_is_silent() {
     // The first segment alone is exact: HEADERS confirmed; then the nonsense is an error.
     assert!(matches!(events[1].0, ReadEvent::Frame(_)));
     assert!(matches!(events[2].0, ReadEvent::Invalid(_)));
-    let mut r = FrameReader::unsynced(1024);
+    let mut r = FrameReader::at_start(1024, &b[..5], 5, false);
     let events = read_all(&mut r, &[(&b[..5], 5), (&b[5..], (b.len() - 5) as u64)]);
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert!(matches!(events[1].0, ReadEvent::Unconfirmed(_)));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(matches!(events[0].0, ReadEvent::Unconfirmed(_)));
     assert!(!r.is_synced(), "dropped without an error");
+    // After a loss, a segment too short for a header is not a resync point.
+    let mut r = FrameReader::unsynced(1024);
+    assert!(read_all(&mut r, &[(&b[..5], 5)]).is_empty());
+    assert!(!r.is_synced());
 }
