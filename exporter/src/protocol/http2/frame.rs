@@ -503,7 +503,7 @@ pub fn plausible_chain(data: &[u8], len: u64, max_frame_size: u32) -> bool {
 /// How far the frame chain at the start of a segment could be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chain {
-    /// Every frame header was captured and plausible, and the frames end
+    /// At least two frames, every header captured and plausible, ending
     /// exactly where the segment ends.
     Exact,
     /// Plausible as far as visible (a header lies in uncaptured bytes, the
@@ -514,7 +514,8 @@ enum Chain {
 fn chain_at_start(data: &[u8], len: u64, max_frame_size: u32) -> Option<Chain> {
     let mut pos = 0u64;
     for i in 0..RESYNC_CHAIN {
-        if pos == len && i > 0 {
+        // One frame that happens to fill a segment is too weak a sign.
+        if pos == len && i > 1 {
             return Some(Chain::Exact);
         }
         if pos > len {

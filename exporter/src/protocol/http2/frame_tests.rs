@@ -235,10 +235,22 @@ fn reader_loses_sync_in_uncaptured_header_and_resyncs_at_a_segment_start() {
     let events = read_all(&mut r, &[(&bytes[..64], first_len as u64)]);
     assert_eq!(events.last().unwrap().0, ReadEvent::LostSync);
     assert!(!r.is_synced());
-    // A segment that starts with garbage is skipped, one with a frame resyncs.
-    let events = read_all(&mut r, &[(&[0xff; 20], 20), (&bytes[first_len..], (bytes.len() - first_len) as u64)]);
+    // A segment that starts with garbage is skipped; one made of whole frames resyncs.
+    let mut two = bytes[first_len..].to_vec();
+    write_frame(&mut two, FrameType::WindowUpdate, 0, StreamId(0), &[0, 0, 1, 0]);
+    let events = read_all(&mut r, &[(&[0xff; 20], 20), (&two, two.len() as u64)]);
     assert_eq!(events[0].0, ReadEvent::Resynced);
-    assert_eq!(kinds(&events[1..]), vec![(FrameType::Ping, 8, vec![1; 8])]);
+    assert_eq!(
+        kinds(&events[1..]),
+        vec![(FrameType::Ping, 8, vec![1; 8]), (FrameType::WindowUpdate, 4, vec![0, 0, 1, 0])]
+    );
+    assert!(r.is_confirmed());
+    // A single frame filling a segment is only a hint: on probation until a second one.
+    let mut r = FrameReader::unsynced(1024);
+    let events = read_all(&mut r, &[(&bytes[first_len..], (bytes.len() - first_len) as u64)]);
+    assert!(matches!(events[1].0, ReadEvent::Unconfirmed(_)));
+    let events = read_all(&mut r, &[(&two[17..], 13)]);
+    assert!(matches!(events[0].0, ReadEvent::Frame(_)));
 }
 
 #[test]
