@@ -6,7 +6,7 @@
 # 1. integration/setup.sh (packages, tracefs/bpffs, cargo build --release)
 # 2. cargo clippy --workspace --all-targets -- -D warnings
 # 3. cargo fmt --all -- --check
-# 4. cargo test --workspace --release -- --test-threads=1
+# 4. cargo test --workspace --release --no-fail-fast -- --test-threads=1
 #    (tests need root and load eBPF programs, so they run serially)
 #
 # Every step runs even if an earlier one failed (except setup); the script
@@ -59,7 +59,7 @@ to_args=(-k 30s)
 test_log="$(mktemp)"
 run_tests() {
     timeout "${to_args[@]}" "${SPANWIRE_TEST_TIMEOUT:-50m}" \
-        cargo test --workspace --release -- --test-threads=1 2>&1 | tee "$test_log"
+        cargo test --workspace --release --no-fail-fast -- --test-threads=1 2>&1 | tee "$test_log"
     return "${PIPESTATUS[0]}"
 }
 step test run_tests

@@ -78,9 +78,9 @@ pub fn detect_level(line: &str) -> Option<Level> {
             return Some(l);
         }
     }
-    t.split_whitespace()
-        .take(6)
-        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()))
+    t.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .take(8)
         .filter(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase()))
         .find_map(Level::from_word)
 }
