@@ -405,3 +405,85 @@ proptest! {
         prop_assert_eq!(&fields[1], &fields[0]);
     }
 }
+
+/// One representation of a generated block.
+#[derive(Debug, Clone)]
+enum Op {
+    Indexed(usize),
+    Literal { indexing: u8, name_index: usize, name: String, value: String },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let name = prop::sample::select(vec!["content-type", ":path", "x-a", "x-bb", "grpc-status"]);
+    prop_oneof![
+        (1usize..80).prop_map(Op::Indexed),
+        (0u8..3, prop::option::of(1usize..80), name, "[a-z0-9/]{0,24}").prop_map(|(indexing, idx, name, value)| {
+            Op::Literal { indexing, name_index: idx.unwrap_or(0), name: name.to_string(), value }
+        }),
+    ]
+}
+
+fn build(size_update: Option<usize>, ops: &[Op], huffman: bool) -> Vec<u8> {
+    let mut b = BlockBuilder::new(huffman);
+    if let Some(s) = size_update {
+        b = b.size_update(s);
+    }
+    for op in ops {
+        b = match op {
+            Op::Indexed(i) => b.indexed(*i),
+            Op::Literal { indexing, name_index, name, value } => {
+                let how = [Indexing::Incremental, Indexing::Without, Indexing::Never][usize::from(*indexing)];
+                if *name_index == 0 {
+                    b.literal(how, name, value)
+                } else {
+                    b.literal_indexed_name(how, *name_index, value)
+                }
+            }
+        };
+    }
+    b.build()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// A decoder that joins mid-connection (unknown state, small memory cap,
+    /// some blocks cut) never reports a field that differs from what a
+    /// decoder that saw everything reports, and fails only where it does.
+    #[test]
+    fn late_observer_never_disagrees_with_the_truth(
+        blocks in prop::collection::vec(
+            (prop::option::of(0usize..400), prop::collection::vec(op(), 0..8), any::<bool>(), 0u8..4),
+            1..24,
+        ),
+        join_at in 0usize..6,
+        cap in 32usize..600,
+    ) {
+        let mut truth = Decoder::new(1 << 20);
+        let mut observer: Option<Decoder> = None;
+        let mut agreed = 0;
+        for (i, (size, ops, huffman, cut)) in blocks.iter().enumerate() {
+            let block = build(*size, ops, *huffman);
+            let Ok((want, _)) = try_decode(&mut truth, &block, true) else {
+                break; // The truth is no longer known.
+            };
+            if i == join_at {
+                observer = Some(Decoder::unknown(cap));
+            }
+            let Some(obs) = observer.as_mut() else { continue };
+            let keep = if *cut == 0 { block.len() / 2 } else { block.len() };
+            let got = try_decode(obs, &block[..keep], keep == block.len());
+            prop_assert!(obs.table().size() <= cap.max(ENTRY_OVERHEAD));
+            let Ok((got, _)) = got else {
+                prop_assert!(keep < block.len(), "observer failed on a block the truth decoded");
+                continue;
+            };
+            prop_assert!(got.len() <= want.len());
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!(g.is_none() || g == w, "observer {:?} != truth {:?}", g, w);
+                agreed += usize::from(g.is_some());
+            }
+        }
+        let _ = agreed;
+    }
+}

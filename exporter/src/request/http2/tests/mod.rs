@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::protocol::http2::frame::{flags, write_frame, FrameType, MAX_SETTINGS_PAYLOAD};
+use crate::protocol::http2::frame::{flags, write_frame, FrameType};
 use crate::protocol::http2::hpack::encode::{BlockBuilder, Indexing};
 
 mod golden;
@@ -52,7 +52,11 @@ impl Conv {
         self.conn.feed(dir, &seg, &mut self.out, &mut self.stats);
         let limits = self.conn.limits;
         assert!(self.conn.tracked_streams() <= limits.max_streams.max(1));
-        assert!(self.conn.memory_bytes() <= memory_bound(&limits), "{} bytes", self.conn.memory_bytes());
+        assert!(
+            self.conn.memory_bytes() <= Http2Connection::memory_bound(&limits),
+            "{} bytes",
+            self.conn.memory_bytes()
+        );
         fed
     }
 
@@ -85,17 +89,6 @@ impl Conv {
     pub fn take(&mut self) -> Vec<StreamExchange> {
         std::mem::take(&mut self.out)
     }
-}
-
-/// What a connection may hold: every stream evicted leaves the fixed parts.
-pub(super) fn memory_bound(l: &Http2Limits) -> usize {
-    let per_side = 2 * l.max_header_block_bytes
-        + l.max_header_block_bytes.max(MAX_SETTINGS_PAYLOAD)
-        + l.max_table_size
-        + 9
-        + 64
-        + std::mem::size_of::<Side>();
-    l.max_connection_bytes.max(2 * per_side)
 }
 
 /// Builds frames.
