@@ -5,6 +5,7 @@
 //! and never retain credentials: `Authorization`, `Cookie`, `Set-Cookie` and
 //! the query string / fragment of the request target are dropped on the floor.
 
+use crate::protocol::strip_query;
 use thiserror::Error;
 
 /// Default upper bound for a request or response head (request line + headers).
@@ -331,14 +332,6 @@ fn parse_request_line(line: &[u8], partial: bool) -> Result<RequestLine, HeadErr
     };
     let (path, authority) = split_target(target, &method);
     Ok(RequestLine { method, path, authority, version_minor })
-}
-
-/// Cuts a target at the first `?` or `#`.
-fn strip_query(t: &[u8]) -> &[u8] {
-    match t.iter().position(|&b| b == b'?' || b == b'#') {
-        Some(p) => &t[..p],
-        None => t,
-    }
 }
 
 /// Returns (path, authority from absolute/authority form without userinfo).

@@ -3,6 +3,7 @@
 //! reaches an exchange.
 
 use crate::protocol::grpc;
+use crate::protocol::strip_query;
 
 /// Values other than `:path` are kept up to this many bytes.
 pub const MAX_VALUE_BYTES: usize = 1024;
@@ -30,14 +31,6 @@ pub struct HeaderFields {
 fn set(slot: &mut Option<String>, v: &[u8], max: usize) {
     if slot.is_none() {
         *slot = Some(grpc::truncate_lossy(v, max));
-    }
-}
-
-/// Cuts a path at the first `?` or `#`.
-pub fn strip_query(path: &[u8]) -> &[u8] {
-    match path.iter().position(|&b| b == b'?' || b == b'#') {
-        Some(p) => &path[..p],
-        None => path,
     }
 }
 
