@@ -72,7 +72,10 @@ os.write(2, ("wrote %d\n" % n).encode())
     ensure!(stats.get("log_writes_rate_limited_total")? > 0, "the excess is counted: {stats:?}");
     ensure!(stats.get("ringbuf_dropped_events_total")? == 0, "the ring buffer is not flooded: {stats:?}");
     ensure!(!logs.is_empty(), "some lines are exported");
-    ensure!(logs.iter().all(|l| l.severity_text == "INFO"), "JSON level parsed");
+    // stdout carries the JSON lines (the writer's final "wrote N" goes to stderr).
+    let stdout: Vec<_> =
+        logs.iter().filter(|l| l.attributes.get("log.iostream").and_then(|v| v.as_str()) == Some("stdout")).collect();
+    ensure!(!stdout.is_empty() && stdout.iter().all(|l| l.severity_text == "INFO"), "JSON level parsed on stdout");
     // Each captured write is cut at max_line_bytes (1024): at most 16 lines of ~116 bytes each.
     ensure!(logs.len() as u64 <= 16 * 200 * (FLOOD_SECS + 2), "rate limit holds: {} records", logs.len());
     drop(rt);
