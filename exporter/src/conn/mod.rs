@@ -51,6 +51,15 @@ pub struct Conn {
     pub next_ctx_id: u64,
 }
 
+/// Connections pushed out by [`ConnTable::entry`], to be closed by the caller.
+#[derive(Default)]
+pub struct Displaced {
+    /// The previous connection under the same key (the kernel reused the socket).
+    pub replaced: Option<Conn>,
+    /// The least recently active connection, evicted because the table was full.
+    pub evicted: Option<(ConnKey, Conn)>,
+}
+
 pub struct ConnTable {
     map: HashMap<ConnKey, Conn>,
     max_conns: usize,
@@ -73,13 +82,13 @@ impl ConnTable {
     /// The connection for `key`, created if new. A known socket address with a different tuple
     /// is a new connection on a reused kernel object: the old one is returned for closing.
     /// When the table is full the least recently active connection is evicted and returned.
-    pub fn entry(&mut self, key: ConnKey, tuple: Tuple, now_ns: u64) -> (&mut Conn, Option<Conn>) {
-        let mut displaced = None;
+    pub fn entry(&mut self, key: ConnKey, tuple: Tuple, now_ns: u64) -> (&mut Conn, Displaced) {
+        let mut displaced = Displaced::default();
         if self.map.get(&key).is_some_and(|c| c.addrs.tuple != tuple) {
-            displaced = self.map.remove(&key);
+            displaced.replaced = self.map.remove(&key);
         }
         if !self.map.contains_key(&key) && self.map.len() >= self.max_conns {
-            displaced = self.evict_oldest().or(displaced);
+            displaced.evicted = self.evict_oldest();
         }
         let limits = self.limits;
         let conn = self.map.entry(key).or_insert_with(|| Conn {
@@ -108,9 +117,9 @@ impl ConnTable {
         self.map.drain().collect()
     }
 
-    fn evict_oldest(&mut self) -> Option<Conn> {
+    fn evict_oldest(&mut self) -> Option<(ConnKey, Conn)> {
         let key = self.map.iter().min_by_key(|(_, c)| c.last_seen_ns).map(|(k, _)| *k)?;
-        self.map.remove(&key)
+        self.map.remove(&key).map(|c| (key, c))
     }
 }
 
@@ -132,11 +141,11 @@ mod tests {
     #[test]
     fn bounded_by_evicting_least_recent() {
         let mut t = ConnTable::new(2, Http1Limits::default());
-        assert!(t.entry(key(1), tuple(1), 10).1.is_none());
-        assert!(t.entry(key(2), tuple(2), 20).1.is_none());
+        assert!(t.entry(key(1), tuple(1), 10).1.evicted.is_none());
+        assert!(t.entry(key(2), tuple(2), 20).1.evicted.is_none());
         t.entry(key(1), tuple(1), 30);
-        let (_, evicted) = t.entry(key(3), tuple(3), 40);
-        assert_eq!(evicted.map(|c| c.addrs.tuple), Some(tuple(2)));
+        let (_, displaced) = t.entry(key(3), tuple(3), 40);
+        assert_eq!(displaced.evicted.map(|(k, c)| (k, c.addrs.tuple)), Some((key(2), tuple(2))));
         assert_eq!(t.len(), 2);
     }
 
@@ -146,7 +155,7 @@ mod tests {
         t.entry(key(1), tuple(1), 10);
         let (c, old) = t.entry(key(1), tuple(9), 20);
         assert_eq!(c.addrs.tuple, tuple(9));
-        assert_eq!(old.map(|c| c.addrs.tuple), Some(tuple(1)));
+        assert_eq!(old.replaced.map(|c| c.addrs.tuple), Some(tuple(1)));
     }
 
     #[test]

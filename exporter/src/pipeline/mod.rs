@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::monotonic_ns;
-use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, RequestCtx};
+use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, RequestCtx};
 use crate::decorate::process::ProcessCache;
 use crate::ebpf::records::{EventKind, Pid, RawEvent};
 use crate::request::http1::{Exchange, Http1Limits, Http1Stats};
@@ -161,18 +161,16 @@ impl Processor {
                 EventKind::Connect | EventKind::Accept => {
                     // A new connection on this socket: whatever was tracked under it is over.
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(old, ev, &mut spans);
+                        self.finish(ev.pid, &ev.comm, old, ev.exit_ns, &mut spans);
                     }
                     let (_, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
-                    if let Some(old) = displaced {
-                        self.finish(old, ev, &mut spans);
-                    }
+                    self.close_displaced(displaced, ev, &mut spans);
                     // Resolve the process now, while it surely exists.
                     self.procs.get(ev.pid, &ev.comm);
                 }
                 EventKind::Close => {
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(old, ev, &mut spans);
+                        self.finish(ev.pid, &ev.comm, old, ev.exit_ns, &mut spans);
                     }
                 }
             }
@@ -234,20 +232,30 @@ impl Processor {
         let addrs = conn.addrs.clone();
         let done: Vec<(Exchange, SpanIds)> =
             exchanges.into_iter().map(|ex| end_request(&mut self.linker, conn, ev.pid, ex)).collect();
-        if let Some(old) = displaced {
-            self.finish(old, ev, spans);
-        }
+        self.close_displaced(displaced, ev, spans);
         self.emit(ev.pid, &ev.comm, &addrs, done, spans);
     }
 
+    /// Closes what `ConnTable::entry` pushed out; an evicted connection may be another process's.
+    fn close_displaced(&mut self, displaced: Displaced, ev: &RawEvent, out: &mut Vec<Telemetry>) {
+        if let Some(old) = displaced.replaced {
+            self.finish(ev.pid, &ev.comm, old, ev.exit_ns, out);
+        }
+        if let Some((key, conn)) = displaced.evicted {
+            self.stats.conn_evicted.lost(1, "connection table full: least recently active connections evicted");
+            let comm = if key.pid == ev.pid { ev.comm.as_str() } else { "unknown" };
+            self.finish(key.pid, comm, conn, ev.exit_ns, out);
+        }
+    }
+
     /// Closes a connection's protocol state and turns what completes into spans.
-    fn finish(&mut self, mut conn: Conn, ev: &RawEvent, spans: &mut Vec<Telemetry>) {
+    fn finish(&mut self, pid: Pid, comm: &str, mut conn: Conn, ts_ns: u64, out: &mut Vec<Telemetry>) {
         let mut exchanges = Vec::new();
-        conn.http1.close(ev.exit_ns, &mut exchanges, &mut self.http_stats);
+        conn.http1.close(ts_ns, &mut exchanges, &mut self.http_stats);
         let done: Vec<(Exchange, SpanIds)> =
-            exchanges.into_iter().map(|ex| end_request(&mut self.linker, &mut conn, ev.pid, ex)).collect();
-        forget_requests(&mut self.linker, &mut conn, ev.pid);
-        self.emit(ev.pid, &ev.comm, &conn.addrs, done, spans);
+            exchanges.into_iter().map(|ex| end_request(&mut self.linker, &mut conn, pid, ex)).collect();
+        forget_requests(&mut self.linker, &mut conn, pid);
+        self.emit(pid, comm, &conn.addrs, done, out);
     }
 
     fn emit(
