@@ -4,6 +4,8 @@
 
 pub mod http1;
 pub mod http2;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// Which way the bytes of a segment flowed, seen from the traced process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
