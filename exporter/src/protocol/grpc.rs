@@ -4,6 +4,7 @@
 //! See the gRPC HTTP/2 protocol description (PROTOCOL-HTTP2.md) and the
 //! OpenTelemetry semantic conventions for RPC spans.
 
+pub(crate) use crate::protocol::truncate_lossy;
 use std::fmt;
 
 use crate::request::Role;
@@ -172,19 +173,6 @@ pub fn decode_message(v: &[u8], max: usize) -> String {
         }
     }
     truncate_lossy(&bytes, max)
-}
-
-/// Lossy UTF-8 of at most `max` bytes, cut at a character boundary.
-pub(crate) fn truncate_lossy(v: &[u8], max: usize) -> String {
-    let s = String::from_utf8_lossy(v);
-    if s.len() <= max {
-        return s.into_owned();
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
 }
 
 #[cfg(test)]

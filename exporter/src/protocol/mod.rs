@@ -10,3 +10,16 @@ pub fn strip_query(target: &[u8]) -> &[u8] {
         None => target,
     }
 }
+
+/// Lossy UTF-8 of at most `max` bytes, cut at a character boundary.
+pub fn truncate_lossy(v: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(v);
+    if s.len() <= max {
+        return s.into_owned();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}

@@ -5,7 +5,7 @@
 //! and never retain credentials: `Authorization`, `Cookie`, `Set-Cookie` and
 //! the query string / fragment of the request target are dropped on the floor.
 
-use crate::protocol::strip_query;
+use crate::protocol::{strip_query, truncate_lossy as lossy};
 use thiserror::Error;
 
 /// Default upper bound for a request or response head (request line + headers).
@@ -271,18 +271,6 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
         v = rest;
     }
     v
-}
-
-fn lossy(v: &[u8], max: usize) -> String {
-    let s = String::from_utf8_lossy(v);
-    if s.len() <= max {
-        return s.into_owned();
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default().to_owned()
 }
 
 fn parse_version(v: &[u8]) -> Option<u8> {
