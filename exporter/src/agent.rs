@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::decorate::k8s::{self, K8sError};
+use crate::decorate::process::{self, ProcessCache};
 use crate::ebpf::loader::{KernelConfig, LoadError, LogCapture, Probes};
 use crate::ebpf::reader::Reader;
 use crate::ebpf::{exe_watch, fs};
@@ -36,6 +38,8 @@ pub enum AgentError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Otlp(#[from] otlp::OtlpError),
+    #[error(transparent)]
+    Kubernetes(#[from] K8sError),
     #[error("cannot watch the ring buffer: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -83,6 +87,8 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     };
 
     let cancel = CancellationToken::new();
+    let k8s = k8s::start(&cfg.kubernetes, &process::host_name(), cancel.clone()).await?;
+    let k8s_meta = k8s.as_ref().map(|k| k.metadata.clone());
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE_BATCHES);
     let (span_tx, span_rx) = mpsc::channel(cfg.export.queue_batches);
     let reader = Reader {
@@ -116,7 +122,8 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         Duration::from_secs(cfg.limits.connection_idle_timeout_s),
         stats.clone(),
         logs,
-    );
+    )
+    .with_process_cache(ProcessCache::new("/proc").with_k8s(k8s_meta.clone()));
     let processor = tokio::spawn(processor.run(ev_rx, span_tx));
     let exporter = ExportStage {
         backend,
@@ -124,6 +131,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         clock: clock.clone(),
         batch_max_spans: cfg.export.batch_max_spans,
         flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
+        k8s: k8s_meta,
     };
     let exporter = tokio::spawn(exporter.run(span_rx));
     let watcher =
@@ -150,6 +158,9 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
             let _ = w.await;
         }
         let _ = resync.await;
+        if let Some(k) = k8s {
+            let _ = k.task.await;
+        }
     };
     if tokio::time::timeout(SHUTDOWN_DEADLINE, finish).await.is_err() {
         tracing::warn!("shutdown deadline passed; exiting with telemetry still pending");

@@ -13,6 +13,45 @@ pub struct Config {
     pub export: ExportConfig,
     pub limits: Limits,
     pub logs: LogsConfig,
+    pub kubernetes: KubernetesConfig,
+}
+
+/// Kubernetes metadata on resources and peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KubernetesMode {
+    /// Use the API when the agent runs in a cluster (`KUBERNETES_SERVICE_HOST`) or a kubeconfig
+    /// is configured or found (`KUBECONFIG`, `~/.kube/config`); otherwise quietly do without.
+    #[default]
+    Auto,
+    /// Require the API: startup fails when no client can be configured.
+    On,
+    /// Never talk to the API; process metadata (and `container.id`) only.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// `auto` (default), `on` or `off`; env SPANWIRE_KUBERNETES.
+    pub mode: KubernetesMode,
+    /// A kubeconfig file to use instead of the in-cluster service account (default none);
+    /// env SPANWIRE_KUBECONFIG.
+    pub kubeconfig: Option<String>,
+    /// This node's name, for the node-scoped pod watch (default: env NODE_NAME, set from the
+    /// downward API `spec.nodeName`, else the host name).
+    pub node_name: Option<String>,
+    /// Watch all pods and services (stripped to names, owners and IPs) so that remote IPs of
+    /// spans resolve to peer workloads (default true).
+    pub peers: bool,
+    /// Changes within this window are applied together (default 200 ms).
+    pub debounce_ms: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig { mode: KubernetesMode::Auto, kubeconfig: None, node_name: None, peers: true, debounce_ms: 200 }
+    }
 }
 
 /// stdout/stderr of observed processes as log records.
@@ -185,7 +224,8 @@ impl Config {
         serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
     }
 
-    /// `SPANWIRE_PAYLOAD_MAX_BYTES` and `SPANWIRE_LOGS` override the file.
+    /// `SPANWIRE_PAYLOAD_MAX_BYTES`, `SPANWIRE_LOGS`, `SPANWIRE_KUBERNETES` and
+    /// `SPANWIRE_KUBECONFIG` override the file.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("SPANWIRE_LOGS") {
             self.logs.enabled = match v.trim() {
@@ -198,6 +238,22 @@ impl Config {
                     })
                 }
             };
+        }
+        if let Some(v) = env("SPANWIRE_KUBERNETES") {
+            self.kubernetes.mode = match v.trim() {
+                "auto" => KubernetesMode::Auto,
+                "on" => KubernetesMode::On,
+                "off" => KubernetesMode::Off,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        field: "SPANWIRE_KUBERNETES",
+                        reason: format!("{other:?}: expected auto, on or off"),
+                    })
+                }
+            };
+        }
+        if let Some(v) = env("SPANWIRE_KUBECONFIG").filter(|v| !v.trim().is_empty()) {
+            self.kubernetes.kubeconfig = Some(v.trim().to_string());
         }
         if let Some(v) = env("SPANWIRE_PAYLOAD_MAX_BYTES") {
             self.capture.payload_max_bytes = v.trim().parse().map_err(|e| ConfigError::Invalid {
@@ -238,6 +294,12 @@ impl Config {
                 reason: "batch_max_spans, queue_batches, max_concurrent_exports and max_connections must be > 0".into(),
             });
         }
+        if self.kubernetes.debounce_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                field: "kubernetes.debounce_ms",
+                reason: format!("must be at most 60000, got {}", self.kubernetes.debounce_ms),
+            });
+        }
         Ok(())
     }
 }
@@ -271,5 +333,16 @@ mod tests {
         assert!(c.apply_env(|_| Some("lots".into())).is_err());
         c.apply_env(|k| (k == "SPANWIRE_PAYLOAD_MAX_BYTES").then(|| "1024".into())).expect("valid");
         assert_eq!(c.capture.payload_max_bytes, 1024);
+        let err = c.apply_env(|k| (k == "SPANWIRE_KUBERNETES").then(|| "maybe".into())).expect_err("bad mode");
+        assert!(err.to_string().contains("SPANWIRE_KUBERNETES"), "{err}");
+        c.apply_env(|k| match k {
+            "SPANWIRE_KUBERNETES" => Some("on".into()),
+            "SPANWIRE_KUBECONFIG" => Some("/etc/kube.yaml".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(c.kubernetes.mode, KubernetesMode::On);
+        assert_eq!(c.kubernetes.kubeconfig.as_deref(), Some("/etc/kube.yaml"));
+        assert!(serde_yaml::from_str::<Config>("kubernetes:\n  mode: sometimes\n").is_err());
     }
 }

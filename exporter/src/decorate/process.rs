@@ -1,4 +1,5 @@
-//! Process metadata from /proc: executable name, service name, resource attributes.
+//! Process metadata from /proc, the container from its cgroup, and (when the agent watches
+//! Kubernetes) its pod: together the resource its telemetry is exported under.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,9 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::resource as res;
 
+use super::cgroup::{self, ContainerRef};
+use super::env::EnvResource;
+use super::k8s::{K8sMetadata, PodContainer};
 use crate::ebpf::records::Pid;
 
 /// One observed process and the resource its telemetry is exported under.
@@ -18,35 +22,65 @@ pub struct ProcessInfo {
     pub service_name: String,
     /// Process start time (clock ticks since boot), to tell a reused pid apart.
     pub start_ticks: u64,
+    /// The container, when the cgroup path names one.
+    pub container: Option<ContainerRef>,
+    /// `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` of the process.
+    pub env: EnvResource,
+    /// The pod and container, once the Kubernetes metadata knows them.
+    pub pod: Option<PodContainer>,
     pub resource: Resource,
+}
+
+struct Entry {
+    info: Arc<ProcessInfo>,
+    /// The Kubernetes metadata generation `info` was checked against.
+    generation: u64,
 }
 
 /// Caches `ProcessInfo` per pid. Resolved at first sight of a pid, so short-lived clients
 /// (curl) are usually still in /proc; when they are not, the kernel-reported thread name is used.
+/// A containerised process whose pod is not known yet is looked up again whenever the
+/// Kubernetes metadata changes, and gets a new `ProcessInfo` (resource) when its pod appears.
 pub struct ProcessCache {
     proc_root: PathBuf,
     host_name: String,
-    map: HashMap<Pid, Arc<ProcessInfo>>,
+    map: HashMap<Pid, Entry>,
+    k8s: Option<Arc<K8sMetadata>>,
 }
 
 impl ProcessCache {
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        ProcessCache { proc_root: proc_root.into(), host_name: host_name(), map: HashMap::new() }
+        ProcessCache { proc_root: proc_root.into(), host_name: host_name(), map: HashMap::new(), k8s: None }
+    }
+
+    /// Adds pod metadata to the resources of containerised processes.
+    pub fn with_k8s(mut self, k8s: Option<Arc<K8sMetadata>>) -> Self {
+        self.k8s = k8s;
+        self
     }
 
     pub fn get(&mut self, pid: Pid, comm: &str) -> Arc<ProcessInfo> {
-        if let Some(p) = self.map.get(&pid) {
-            return p.clone();
+        let generation = self.k8s.as_ref().map_or(0, |k| k.generation());
+        if let Some(e) = self.map.get_mut(&pid) {
+            if e.generation != generation {
+                e.generation = generation;
+                if let Some(k8s) = &self.k8s {
+                    if let Some(updated) = refresh(&e.info, k8s, &self.host_name) {
+                        e.info = Arc::new(updated);
+                    }
+                }
+            }
+            return e.info.clone();
         }
         let info = Arc::new(self.resolve(pid, comm));
-        self.map.insert(pid, info.clone());
+        self.map.insert(pid, Entry { info: info.clone(), generation });
         info
     }
 
     /// Drops entries of processes that exited or whose pid was reused.
     pub fn sweep(&mut self) {
         let root = self.proc_root.clone();
-        self.map.retain(|pid, info| start_ticks(&root, *pid) == Some(info.start_ticks));
+        self.map.retain(|pid, e| start_ticks(&root, *pid) == Some(e.info.start_ticks));
     }
 
     pub fn len(&self) -> usize {
@@ -64,44 +98,117 @@ impl ProcessCache {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .map(|n| n.trim_end_matches(" (deleted)").to_string())
             .unwrap_or_else(|| comm.to_string());
-        let env = std::fs::read(dir.join("environ")).unwrap_or_default();
-        let service_name = service_name_from_env(&env).unwrap_or_else(|| exe_name.clone());
+        let env = EnvResource::from_environ(&std::fs::read(dir.join("environ")).unwrap_or_default());
+        let container = cgroup::read(&self.proc_root, pid.0);
+        let pod = match (&container, &self.k8s) {
+            (Some(c), Some(k8s)) => k8s.pod_of(&c.id, c.pod_uid.as_deref()),
+            _ => None,
+        };
         let start_ticks = start_ticks(&self.proc_root, pid).unwrap_or(0);
-        let resource = Resource::builder_empty()
-            .with_attributes([
-                KeyValue::new(res::SERVICE_NAME, service_name.clone()),
-                KeyValue::new(res::PROCESS_PID, i64::from(pid.0)),
-                KeyValue::new(res::PROCESS_EXECUTABLE_NAME, exe_name.clone()),
-                KeyValue::new(res::HOST_NAME, self.host_name.clone()),
-                KeyValue::new(res::TELEMETRY_SDK_NAME, "spanwire"),
-                KeyValue::new(res::TELEMETRY_SDK_LANGUAGE, "rust"),
-                KeyValue::new(res::TELEMETRY_SDK_VERSION, env!("CARGO_PKG_VERSION")),
-            ])
-            .build();
-        ProcessInfo { pid, exe_name, service_name, start_ticks, resource }
+        build(ProcessInfo {
+            pid,
+            service_name: String::new(),
+            exe_name,
+            start_ticks,
+            container,
+            env,
+            pod,
+            resource: Resource::builder_empty().build(),
+        }, &self.host_name)
     }
+}
+
+/// A new `ProcessInfo` when the process's pod (or what is known about it) changed.
+fn refresh(info: &ProcessInfo, k8s: &K8sMetadata, host_name: &str) -> Option<ProcessInfo> {
+    let c = info.container.as_ref()?;
+    let pod = k8s.pod_of(&c.id, c.pod_uid.as_deref());
+    if pod == info.pod {
+        return None;
+    }
+    Some(build(
+        ProcessInfo {
+            pid: info.pid,
+            exe_name: info.exe_name.clone(),
+            service_name: String::new(),
+            start_ticks: info.start_ticks,
+            container: info.container.clone(),
+            env: info.env.clone(),
+            pod,
+            resource: Resource::builder_empty().build(),
+        },
+        host_name,
+    ))
+}
+
+/// Fills `service_name` and `resource` from the other fields.
+///
+/// `service.name`: in a pod, the process env, the container spec's literal env, the
+/// annotation, the app labels, the top owner, the pod name (`PodMeta::service_name`);
+/// elsewhere the process env, else the executable name.
+fn build(mut p: ProcessInfo, host_name: &str) -> ProcessInfo {
+    let mut attrs = vec![
+        KeyValue::new(res::PROCESS_PID, i64::from(p.pid.0)),
+        KeyValue::new(res::PROCESS_EXECUTABLE_NAME, p.exe_name.clone()),
+        KeyValue::new(res::HOST_NAME, host_name.to_string()),
+        KeyValue::new(res::TELEMETRY_SDK_NAME, "spanwire"),
+        KeyValue::new(res::TELEMETRY_SDK_LANGUAGE, "rust"),
+        KeyValue::new(res::TELEMETRY_SDK_VERSION, env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(c) = &p.container {
+        attrs.push(KeyValue::new(res::CONTAINER_ID, c.id.to_string()));
+    }
+    match &p.pod {
+        Some(PodContainer { pod, container }) => {
+            let spec_env = container
+                .as_ref()
+                .and_then(|name| pod.containers.iter().find(|c| &c.name == name))
+                .map(|c| c.env.clone())
+                .unwrap_or_default();
+            let env = p.env.clone().or(&spec_env);
+            p.service_name = pod.service_name(&env);
+            let instance = match container {
+                Some(c) => format!("{}.{}.{}", pod.namespace, pod.name, c),
+                None => format!("{}.{}", pod.namespace, pod.name),
+            };
+            attrs.push(KeyValue::new(res::SERVICE_NAMESPACE, pod.service_namespace(&env)));
+            attrs.push(KeyValue::new(res::SERVICE_INSTANCE_ID, instance));
+            attrs.push(KeyValue::new(res::K8S_NAMESPACE_NAME, pod.namespace.clone()));
+            attrs.push(KeyValue::new(res::K8S_POD_NAME, pod.name.clone()));
+            attrs.push(KeyValue::new(res::K8S_POD_UID, pod.uid.clone()));
+            if let Some(c) = container {
+                attrs.push(KeyValue::new(res::K8S_CONTAINER_NAME, c.clone()));
+            }
+            let w = &pod.workload;
+            for (key, value) in [
+                (res::K8S_NODE_NAME, &pod.node_name),
+                (res::K8S_DEPLOYMENT_NAME, &w.deployment),
+                (res::K8S_REPLICASET_NAME, &w.replicaset),
+                (res::K8S_STATEFULSET_NAME, &w.statefulset),
+                (res::K8S_DAEMONSET_NAME, &w.daemonset),
+                (res::K8S_JOB_NAME, &w.job),
+                (res::K8S_CRONJOB_NAME, &w.cronjob),
+            ] {
+                if let Some(v) = value {
+                    attrs.push(KeyValue::new(key, v.clone()));
+                }
+            }
+        }
+        None => {
+            p.service_name = p.env.service_name.clone().unwrap_or_else(|| p.exe_name.clone());
+            if let Some(ns) = &p.env.service_namespace {
+                attrs.push(KeyValue::new(res::SERVICE_NAMESPACE, ns.clone()));
+            }
+        }
+    }
+    attrs.insert(0, KeyValue::new(res::SERVICE_NAME, p.service_name.clone()));
+    p.resource = Resource::builder_empty().with_attributes(attrs).build();
+    p
 }
 
 /// `OTEL_SERVICE_NAME`, else `service.name` inside `OTEL_RESOURCE_ATTRIBUTES`, from a
 /// NUL-separated /proc/<pid>/environ.
 pub fn service_name_from_env(environ: &[u8]) -> Option<String> {
-    let vars = environ.split(|&b| b == 0).filter_map(|kv| std::str::from_utf8(kv).ok());
-    let mut from_attrs = None;
-    for kv in vars {
-        if let Some(v) = kv.strip_prefix("OTEL_SERVICE_NAME=") {
-            if !v.trim().is_empty() {
-                return Some(v.trim().to_string());
-            }
-        } else if let Some(attrs) = kv.strip_prefix("OTEL_RESOURCE_ATTRIBUTES=") {
-            from_attrs = attrs
-                .split(',')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim() == "service.name")
-                .map(|(_, v)| v.trim().to_string())
-                .filter(|v| !v.is_empty());
-        }
-    }
-    from_attrs
+    EnvResource::from_environ(environ).service_name
 }
 
 fn start_ticks(proc_root: &Path, pid: Pid) -> Option<u64> {
@@ -111,7 +218,7 @@ fn start_ticks(proc_root: &Path, pid: Pid) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string())

@@ -20,6 +20,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
+use crate::decorate::k8s::{peer, K8sMetadata};
 use crate::decorate::process::ProcessInfo;
 use crate::signals::logs::{body_value, LogLine};
 use crate::signals::traces::SpanBuilder;
@@ -37,6 +38,8 @@ pub struct ExportStage {
     pub clock: Arc<Clock>,
     pub batch_max_spans: usize,
     pub flush_interval: Duration,
+    /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
+    pub k8s: Option<Arc<K8sMetadata>>,
 }
 
 /// One process's share of a flush.
@@ -79,12 +82,13 @@ struct Builders {
     spans: SpanBuilder,
     logger: SdkLogger,
     scope: InstrumentationScope,
+    k8s: Option<Arc<K8sMetadata>>,
 }
 
 impl ExportStage {
     /// Runs until the input channel closes, then flushes and shuts the exporters down.
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<Telemetry>>) {
-        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval } = self;
+        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval, k8s } = self;
         let (console, span_pool, log_pool) = match backend {
             Backend::Console(c) => (Some(c), Pool::new(Vec::new()), Pool::new(Vec::new())),
             Backend::Otlp { spans, logs } => (None, Pool::new(spans), Pool::new(logs)),
@@ -92,7 +96,7 @@ impl ExportStage {
         let mut pools = (span_pool, log_pool);
         let provider = SdkLoggerProvider::builder().build();
         let scope = InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build();
-        let builders = Builders { spans: SpanBuilder::default(), logger: provider.logger("spanwire"), scope };
+        let builders = Builders { spans: SpanBuilder::default(), logger: provider.logger("spanwire"), scope, k8s };
         let mut pending: Vec<Telemetry> = Vec::new();
         let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -249,7 +253,13 @@ fn group_by_process(b: &Builders, clock: &Clock, items: impl Iterator<Item = Tel
             }
         };
         match item {
-            Telemetry::Span(s) => groups[idx].spans.push(b.spans.build(&s, clock)),
+            Telemetry::Span(s) => {
+                let mut span = b.spans.build(&s, clock);
+                if let Some(k8s) = &b.k8s {
+                    peer::enrich(&mut span, k8s);
+                }
+                groups[idx].spans.push(span);
+            }
             Telemetry::Log(l) => groups[idx].logs.push(log_record(&b.logger, &l, clock)),
         }
     }

@@ -86,6 +86,12 @@ impl Processor {
         }
     }
 
+    /// Replaces the process cache (e.g. one that adds Kubernetes pod metadata).
+    pub fn with_process_cache(mut self, procs: ProcessCache) -> Self {
+        self.procs = procs;
+        self
+    }
+
     /// Runs until the event channel closes; spans go to `tx` (dropped and counted when full).
     pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<RawEvent>>, tx: mpsc::Sender<Vec<Telemetry>>) {
         let mut tick = tokio::time::interval(REORDER_TICK);
