@@ -105,10 +105,9 @@ impl FakeApiServer {
         lock(&self.state.routes).insert((path.to_string(), field_selector.to_string()), route);
     }
 
-    /// Releases every watch session waiting at a `#wait` line (and the next one to reach one,
-    /// if none is waiting yet).
+    /// Releases the watch session waiting at a `#wait` line, or the next one to reach one.
+    /// (One gate for all routes: script at most one waiting session at a time.)
     pub fn advance(&self) {
-        self.state.gate.notify_waiters();
         self.state.gate.notify_one();
     }
 

@@ -15,7 +15,7 @@
 //! and the recovery, everything between at debug level.
 
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,15 +159,20 @@ async fn drive<K>(
     }
 }
 
-/// Logs the first error of an outage and the recovery; the rest at debug level.
+/// Logs the first error of an outage (and a change of its kind, e.g. unreachable ->
+/// forbidden) and the recovery; repeats of the same error go to debug level.
 #[derive(Default)]
 struct Health {
-    failing: AtomicBool,
+    state: AtomicU8,
 }
+
+const HEALTHY: u8 = 0;
+const UNAVAILABLE: u8 = 1;
+const FORBIDDEN: u8 = 2;
 
 impl Health {
     fn ok(&self, what: &str) {
-        if self.failing.swap(false, Ordering::Relaxed) {
+        if self.state.swap(HEALTHY, Ordering::Relaxed) != HEALTHY {
             tracing::info!(watch = what, "kubernetes API reachable again: metadata is being updated");
         }
     }
@@ -178,22 +183,24 @@ impl Health {
             tracing::debug!(watch = what, "watch expired (410 Gone): relisting");
             return;
         }
-        if self.failing.swap(true, Ordering::Relaxed) {
+        let state = if matches!(code, Some(401 | 403)) { FORBIDDEN } else { UNAVAILABLE };
+        if self.state.swap(state, Ordering::Relaxed) == state {
             tracing::debug!(watch = what, error = %e, "kubernetes API still failing");
             return;
         }
-        match code {
-            Some(401 | 403) => tracing::warn!(
+        if state == FORBIDDEN {
+            tracing::warn!(
                 watch = what,
                 error = %e,
                 "kubernetes API refused access: grant get/list/watch on {resource} to the agent's ServiceAccount \
                  (integration/kubernetes/rbac.yaml); retrying with backoff, exporting without k8s attributes meanwhile"
-            ),
-            _ => tracing::warn!(
+            );
+        } else {
+            tracing::warn!(
                 watch = what,
                 error = %e,
                 "kubernetes API unavailable: retrying with backoff, exporting without k8s attributes meanwhile"
-            ),
+            );
         }
     }
 }
