@@ -50,7 +50,13 @@ pub struct KubernetesConfig {
 
 impl Default for KubernetesConfig {
     fn default() -> Self {
-        KubernetesConfig { mode: KubernetesMode::Auto, kubeconfig: None, node_name: None, peers: true, debounce_ms: 200 }
+        KubernetesConfig {
+            mode: KubernetesMode::Auto,
+            kubeconfig: None,
+            node_name: None,
+            peers: true,
+            debounce_ms: 200,
+        }
     }
 }
 

@@ -141,7 +141,9 @@ async fn list_watch_bookmark_gone_relist_delete() -> Result<()> {
     let reqs = server.requests();
     let node_pods: Vec<_> = reqs
         .iter()
-        .filter(|r| r.path == "/api/v1/pods" && r.query.get("fieldSelector").map(String::as_str) == Some("spec.nodeName=node-a"))
+        .filter(|r| {
+            r.path == "/api/v1/pods" && r.query.get("fieldSelector").map(String::as_str) == Some("spec.nodeName=node-a")
+        })
         .collect();
     let lists = node_pods.iter().filter(|r| !r.is_watch()).count();
     let watches: Vec<_> = node_pods.iter().filter(|r| r.is_watch()).collect();
@@ -197,7 +199,8 @@ fn unreachable_then_forbidden_then_recovered() -> Result<()> {
         placeholder.write_kubeconfig(&kubeconfig)?;
         drop(placeholder);
         let text = std::fs::read_to_string(&kubeconfig)?;
-        let text = text.lines().map(|l| if l.contains("server:") { format!("    server: http://{addr}") } else { l.into() });
+        let text =
+            text.lines().map(|l| if l.contains("server:") { format!("    server: http://{addr}") } else { l.into() });
         std::fs::write(&kubeconfig, text.collect::<Vec<_>>().join("\n"))?;
 
         let cancel = CancellationToken::new();

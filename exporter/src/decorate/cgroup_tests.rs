@@ -36,10 +36,7 @@ fn containerd_v2_guaranteed_qos_has_no_qos_slice() {
 #[test]
 fn containerd_v2_seen_from_another_cgroup_namespace() {
     // What a DaemonSet pod (own cgroup namespace, hostPID) reads for a process of another pod.
-    let c = format!(
-        "0::/../../kubepods-besteffort-pod{}.slice/cri-containerd-{CID}.scope\n",
-        UID.replace('-', "_")
-    );
+    let c = format!("0::/../../kubepods-besteffort-pod{}.slice/cri-containerd-{CID}.scope\n", UID.replace('-', "_"));
     expect(&c, Runtime::Containerd, Some(UID));
 }
 
@@ -58,10 +55,12 @@ fn containerd_kind_node_nested_and_sub_cgroup() {
 #[test]
 fn crio_v2_systemd_driver_and_conmon() {
     let uid = UID.replace('-', "_");
-    let c = format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid}.slice/crio-{CID}.scope\n");
+    let c =
+        format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid}.slice/crio-{CID}.scope\n");
     expect(&c, Runtime::CriO, Some(UID));
-    let conmon =
-        format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid}.slice/crio-conmon-{CID}.scope\n");
+    let conmon = format!(
+        "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid}.slice/crio-conmon-{CID}.scope\n"
+    );
     assert_eq!(parse(&conmon), None, "conmon is the runtime's monitor, not the container");
 }
 
@@ -101,7 +100,9 @@ fn containerd_v1_cgroupfs_driver() {
 #[test]
 fn containerd_v1_systemd_driver() {
     let uid = UID.replace('-', "_");
-    let p = format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid}.slice/cri-containerd-{CID}.scope");
+    let p = format!(
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid}.slice/cri-containerd-{CID}.scope"
+    );
     let c = format!("11:devices:{p}\n10:memory:{p}\n4:cpu,cpuacct:{p}\n1:name=systemd:{p}\n0::/\n");
     expect(&c, Runtime::Containerd, Some(UID));
 }
@@ -123,7 +124,8 @@ fn docker_v1_cgroupfs_and_systemd_drivers() {
 
 #[test]
 fn cri_dockerd_v1_under_kubepods() {
-    let c = format!("7:memory:/kubepods/besteffort/pod{UID}/{CID}\n1:name=systemd:/kubepods/besteffort/pod{UID}/{CID}\n");
+    let c =
+        format!("7:memory:/kubepods/besteffort/pod{UID}/{CID}\n1:name=systemd:/kubepods/besteffort/pod{UID}/{CID}\n");
     expect(&c, Runtime::Unknown, Some(UID));
 }
 

@@ -105,16 +105,19 @@ impl ProcessCache {
             _ => None,
         };
         let start_ticks = start_ticks(&self.proc_root, pid).unwrap_or(0);
-        build(ProcessInfo {
-            pid,
-            service_name: String::new(),
-            exe_name,
-            start_ticks,
-            container,
-            env,
-            pod,
-            resource: Resource::builder_empty().build(),
-        }, &self.host_name)
+        build(
+            ProcessInfo {
+                pid,
+                service_name: String::new(),
+                exe_name,
+                start_ticks,
+                container,
+                env,
+                pod,
+                resource: Resource::builder_empty().build(),
+            },
+            &self.host_name,
+        )
     }
 }
 

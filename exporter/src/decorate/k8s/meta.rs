@@ -72,8 +72,9 @@ impl PodMeta {
         let spec = pod.spec.as_ref();
         let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
         let label = |k: &str| md.labels.as_ref().and_then(|l| l.get(k)).filter(|v| !v.is_empty()).cloned();
-        let annotation =
-            |k: &str| md.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let annotation = |k: &str| {
+            md.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        };
         let mut ips: Vec<IpAddr> = Vec::new();
         if !host_network {
             let listed = status.and_then(|s| s.pod_ips.as_ref()).into_iter().flatten().map(|p| p.ip.as_str());
@@ -122,11 +123,7 @@ impl PodMeta {
     /// `service.namespace`: the environment, the annotation
     /// `resource.opentelemetry.io/service.namespace`, the Kubernetes namespace.
     pub fn service_namespace(&self, env: &EnvResource) -> String {
-        env.service_namespace
-            .as_ref()
-            .or(self.annotation_service_namespace.as_ref())
-            .unwrap_or(&self.namespace)
-            .clone()
+        env.service_namespace.as_ref().or(self.annotation_service_namespace.as_ref()).unwrap_or(&self.namespace).clone()
     }
 }
 

@@ -13,7 +13,10 @@ fn pod(json: &str) -> Pod {
 }
 
 fn owners(entries: &[(&str, &str, &str, &str)]) -> Owners {
-    entries.iter().map(|(ns, name, kind, owner)| ((ns.to_string(), name.to_string()), (kind.to_string(), owner.to_string()))).collect()
+    entries
+        .iter()
+        .map(|(ns, name, kind, owner)| ((ns.to_string(), name.to_string()), (kind.to_string(), owner.to_string())))
+        .collect()
 }
 
 #[test]

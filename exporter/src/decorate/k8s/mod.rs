@@ -82,7 +82,11 @@ pub struct K8s {
 
 /// Starts watching when the configuration says so. `Ok(None)`: process metadata only (logged
 /// once at info level, not an error).
-pub async fn start(cfg: &KubernetesConfig, host_name: &str, cancel: CancellationToken) -> Result<Option<K8s>, K8sError> {
+pub async fn start(
+    cfg: &KubernetesConfig,
+    host_name: &str,
+    cancel: CancellationToken,
+) -> Result<Option<K8s>, K8sError> {
     let env = |k: &str| std::env::var(k).ok();
     let Some(source) = source(cfg, env) else {
         if cfg.mode == KubernetesMode::On {

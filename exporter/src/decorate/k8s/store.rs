@@ -71,9 +71,10 @@ impl Snapshot {
             };
             let meta = Arc::new(ServiceMeta { namespace, name });
             let spec = svc.spec.as_ref();
-            let ips = spec.and_then(|s| s.cluster_ip.as_deref()).into_iter().chain(
-                spec.and_then(|s| s.cluster_ips.as_ref()).into_iter().flatten().map(String::as_str),
-            );
+            let ips = spec
+                .and_then(|s| s.cluster_ip.as_deref())
+                .into_iter()
+                .chain(spec.and_then(|s| s.cluster_ips.as_ref()).into_iter().flatten().map(String::as_str));
             // "None" is a headless service: its names resolve to pod IPs, indexed above.
             for ip in ips.filter_map(|ip| ip.parse::<IpAddr>().ok()) {
                 s.by_ip.entry(ip).or_insert_with(|| Peer::Service(meta.clone()));
@@ -88,7 +89,9 @@ impl Snapshot {
 }
 
 /// `(namespace, name) -> (kind, name)` of each object's controlling owner.
-pub fn owners<'a>(objects: impl Iterator<Item = &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>) -> Owners {
+pub fn owners<'a>(
+    objects: impl Iterator<Item = &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+) -> Owners {
     objects
         .filter_map(|md| {
             let owner = controller(md.owner_references.as_deref()?)?;
@@ -164,7 +167,8 @@ mod tests {
     const UID: &str = "5f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 
     fn service(ns: &str, name: &str, ip: &str) -> Arc<Service> {
-        let json = format!(r#"{{"metadata": {{"namespace": "{ns}", "name": "{name}"}}, "spec": {{"clusterIP": "{ip}"}}}}"#);
+        let json =
+            format!(r#"{{"metadata": {{"namespace": "{ns}", "name": "{name}"}}, "spec": {{"clusterIP": "{ip}"}}}}"#);
         Arc::new(serde_json::from_str(&json).expect("service"))
     }
 
@@ -214,6 +218,9 @@ mod tests {
             serde_json::from_str(r#"{"namespace": "shop", "name": "orphan"}"#).expect("meta");
         let o = owners([&rs, &orphan].into_iter());
         assert_eq!(o.len(), 1);
-        assert_eq!(o[&("shop".to_string(), "checkout-7d9c6b5f4".to_string())], ("Deployment".into(), "checkout".into()));
+        assert_eq!(
+            o[&("shop".to_string(), "checkout-7d9c6b5f4".to_string())],
+            ("Deployment".into(), "checkout".into())
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! memory follows the number of objects, not their size (a pod with managed fields, probes,
 //! volumes and a long env is often 10-20 KiB of JSON; what is kept is a few hundred bytes).
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, EnvVar, Pod, PodIP, PodSpec, PodStatus, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStatus, EnvVar, Pod, PodIP, PodSpec, PodStatus, Service, ServiceSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 
