@@ -153,6 +153,11 @@ else
 fi
 _sw_mount bpf /sys/fs/bpf
 
+# --- manifest validation tools (kubeconform + Kubernetes schemas, cached) -----
+if ! bash "$SPANWIRE_ROOT/integration/kubernetes/validate.sh" --install; then
+    _sw_log "WARNING: could not install kubeconform / Kubernetes schemas; the manifests step will retry"
+fi
+
 # --- build --------------------------------------------------------------------
 if [[ "${SPANWIRE_SKIP_BUILD:-0}" != "1" ]]; then
     _sw_log "cargo build --release (in $SPANWIRE_ROOT)"

@@ -6,6 +6,7 @@
 # 1. integration/setup.sh (packages, tracefs/bpffs, cargo build --release)
 # 2. cargo clippy --workspace --all-targets -- -D warnings
 # 3. cargo fmt --all -- --check
+#    integration/kubernetes/validate.sh (manifests against Kubernetes schemas, offline once cached)
 # 4. cargo test --workspace --release --no-fail-fast -- --test-threads=1
 #    (tests need root and load eBPF programs, so they run serially)
 #
@@ -53,6 +54,7 @@ step() { # name cmd...
 
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step fmt cargo fmt --all -- --check
+step manifests bash integration/kubernetes/validate.sh
 # timeout(1) moves itself to a new process group; keep Ctrl-C working on a tty.
 to_args=(-k 30s)
 [[ -t 0 ]] && to_args+=(--foreground)
