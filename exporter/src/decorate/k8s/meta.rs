@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
+use super::objects::{PodLite, ServiceHints};
 use crate::decorate::cgroup::ContainerId;
 use crate::decorate::env::EnvResource;
 
@@ -53,6 +53,7 @@ pub struct PodMeta {
     pub label_name: Option<String>,
     pub containers: Vec<ContainerMeta>,
     /// Pod IPs; empty for host-network pods (their IP is the node's and names no pod).
+    /// `node_name` is absent for peers (pods of other nodes keep no spec).
     pub ips: Vec<IpAddr>,
 }
 
@@ -62,23 +63,18 @@ pub type Owners = HashMap<(String, String), (String, String)>;
 impl PodMeta {
     /// Converts a (stripped) pod. `None` for a pod without name, namespace or uid, and for
     /// finished pods (their IPs may already belong to someone else).
-    pub fn from_pod(pod: &Pod, rs_owners: &Owners, job_owners: &Owners) -> Option<PodMeta> {
+    pub fn from_pod(pod: &PodLite, rs_owners: &Owners, job_owners: &Owners) -> Option<PodMeta> {
         let md = &pod.metadata;
         let (namespace, name, uid) = (md.namespace.clone()?, md.name.clone()?, md.uid.clone()?);
-        let status = pod.status.as_ref();
-        if matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
+        let status = &pod.status;
+        if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
             return None;
         }
-        let spec = pod.spec.as_ref();
-        let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
-        let label = |k: &str| md.labels.as_ref().and_then(|l| l.get(k)).filter(|v| !v.is_empty()).cloned();
-        let annotation = |k: &str| {
-            md.annotations.as_ref().and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-        };
+        let hints = ServiceHints::of(pod);
         let mut ips: Vec<IpAddr> = Vec::new();
-        if !host_network {
-            let listed = status.and_then(|s| s.pod_ips.as_ref()).into_iter().flatten().map(|p| p.ip.as_str());
-            for ip in status.and_then(|s| s.pod_ip.as_deref()).into_iter().chain(listed) {
+        if !pod.spec.host_network {
+            let listed = status.pod_ips.iter().map(|p| p.ip.as_str());
+            for ip in status.pod_ip.as_deref().into_iter().chain(listed) {
                 if let Ok(ip) = ip.parse() {
                     if !ips.contains(&ip) {
                         ips.push(ip);
@@ -91,11 +87,11 @@ impl PodMeta {
             namespace,
             name,
             uid,
-            node_name: spec.and_then(|s| s.node_name.clone()),
-            annotation_service_name: annotation(ANNOTATION_SERVICE_NAME),
-            annotation_service_namespace: annotation(ANNOTATION_SERVICE_NAMESPACE),
-            label_instance: label(LABEL_INSTANCE),
-            label_name: label(LABEL_NAME),
+            node_name: pod.spec.node_name.clone(),
+            annotation_service_name: hints.annotation_service_name,
+            annotation_service_namespace: hints.annotation_service_namespace,
+            label_instance: hints.label_instance,
+            label_name: hints.label_name,
             containers: containers(pod),
             ips,
         })
@@ -127,30 +123,26 @@ impl PodMeta {
     }
 }
 
-fn containers(pod: &Pod) -> Vec<ContainerMeta> {
+fn containers(pod: &PodLite) -> Vec<ContainerMeta> {
     let mut out: Vec<ContainerMeta> = Vec::new();
-    if let Some(spec) = &pod.spec {
-        let init = spec.init_containers.iter().flatten();
-        for c in spec.containers.iter().chain(init) {
-            let mut env = EnvResource::default();
-            for var in c.env.iter().flatten() {
-                if let Some(v) = &var.value {
-                    env.set(&var.name, v);
-                }
-            }
-            out.push(ContainerMeta { name: c.name.clone(), id: None, env });
-        }
-    }
-    if let Some(status) = &pod.status {
-        let all = [&status.container_statuses, &status.init_container_statuses, &status.ephemeral_container_statuses];
-        for cs in all.into_iter().flatten().flatten() {
-            let id = cs.container_id.as_deref().and_then(ContainerId::from_status);
-            match out.iter_mut().find(|c| c.name == cs.name) {
-                Some(c) => c.id = id,
-                None => out.push(ContainerMeta { name: cs.name.clone(), id, env: EnvResource::default() }),
+    for c in pod.spec.containers.iter().chain(&pod.spec.init_containers) {
+        let mut env = EnvResource::default();
+        for var in &c.env {
+            if let Some(v) = &var.value {
+                env.set(&var.name, v);
             }
         }
+        out.push(ContainerMeta { name: c.name.clone(), id: None, env });
     }
+    let st = &pod.status;
+    for cs in st.container_statuses.iter().chain(&st.init_container_statuses).chain(&st.ephemeral_container_statuses) {
+        let id = cs.container_id.as_deref().and_then(ContainerId::from_status);
+        match out.iter_mut().find(|c| c.name == cs.name) {
+            Some(c) => c.id = id,
+            None => out.push(ContainerMeta { name: cs.name.clone(), id, env: EnvResource::default() }),
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 

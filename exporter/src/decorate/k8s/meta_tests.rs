@@ -1,8 +1,7 @@
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Pod;
-
 use super::*;
+use crate::decorate::k8s::objects::PodLite as Pod;
 use crate::decorate::k8s::strip::{self, PodDetail};
 
 const CHECKOUT: &str = include_str!("../../../tests/fixtures/k8s/pod-checkout.json");
@@ -100,10 +99,10 @@ fn owners_of_other_kinds() {
 #[test]
 fn finished_host_network_and_incomplete_pods() {
     let mut p = pod(CHECKOUT);
-    p.status.as_mut().unwrap().phase = Some("Succeeded".into());
+    p.status.phase = Some("Succeeded".into());
     assert_eq!(PodMeta::from_pod(&p, &Owners::new(), &Owners::new()), None);
     let mut p = pod(CHECKOUT);
-    p.spec.as_mut().unwrap().host_network = Some(true);
+    p.spec.host_network = true;
     assert!(PodMeta::from_pod(&p, &Owners::new(), &Owners::new()).unwrap().ips.is_empty());
     let mut p = pod(CHECKOUT);
     p.metadata.uid = None;
@@ -131,8 +130,11 @@ fn stripping_keeps_what_is_read_and_shrinks_the_pod() {
     assert_eq!(peer_meta.ips.len(), 2);
     assert_eq!(peer_meta.workload.deployment.as_deref(), Some("checkout"));
     let size = |p: &Pod| serde_json::to_vec(p).unwrap().len();
-    assert!(size(&local) * 3 < size(&full), "local {} vs full {}", size(&local), size(&full));
+    let full_json = CHECKOUT.len();
+    assert!(size(&local) * 4 < full_json, "local {} vs the pod's JSON {full_json}", size(&local));
+    assert!(size(&local) < size(&full), "local {} vs full {}", size(&local), size(&full));
     assert!(size(&peer) < size(&local), "peer {} vs local {}", size(&peer), size(&local));
     assert!(local.metadata.managed_fields.is_none());
-    assert!(local.metadata.labels.as_ref().unwrap().get("pod-template-hash").is_none());
+    assert!(local.metadata.labels.is_none() && local.metadata.annotations.is_none());
+    assert_eq!(local.hints.label_name.as_deref(), Some("checkout"), "the app label is kept, outside the map");
 }

@@ -5,6 +5,7 @@
 //! (`ProcessCache`) and the peer enrichment of spans use.
 
 pub mod meta;
+pub mod objects;
 pub mod peer;
 pub mod store;
 pub mod strip;

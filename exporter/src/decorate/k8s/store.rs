@@ -9,9 +9,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::core::v1::{Pod, Service};
-
 use super::meta::{controller, Owners, PodMeta};
+use super::objects::{PodLite, ServiceLite};
 use crate::decorate::cgroup::ContainerId;
 
 /// A Kubernetes Service, as a peer reached through its cluster IP.
@@ -39,11 +38,11 @@ pub struct Snapshot {
 /// The objects a snapshot is built from (the reflector stores' current state).
 #[derive(Default)]
 pub struct Objects<'a> {
-    pub node_pods: &'a [Arc<Pod>],
-    pub peer_pods: &'a [Arc<Pod>],
+    pub node_pods: &'a [Arc<PodLite>],
+    pub peer_pods: &'a [Arc<PodLite>],
     pub replicasets: Owners,
     pub jobs: Owners,
-    pub services: &'a [Arc<Service>],
+    pub services: &'a [Arc<ServiceLite>],
 }
 
 impl Snapshot {
@@ -70,11 +69,7 @@ impl Snapshot {
                 continue;
             };
             let meta = Arc::new(ServiceMeta { namespace, name });
-            let spec = svc.spec.as_ref();
-            let ips = spec
-                .and_then(|s| s.cluster_ip.as_deref())
-                .into_iter()
-                .chain(spec.and_then(|s| s.cluster_ips.as_ref()).into_iter().flatten().map(String::as_str));
+            let ips = svc.spec.cluster_ip.iter().chain(&svc.spec.cluster_ips);
             // "None" is a headless service: its names resolve to pod IPs, indexed above.
             for ip in ips.filter_map(|ip| ip.parse::<IpAddr>().ok()) {
                 s.by_ip.entry(ip).or_insert_with(|| Peer::Service(meta.clone()));
@@ -166,7 +161,7 @@ mod tests {
     const APP_ID: &str = "7c2ef4ab5d6a6e0c3b1f0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b";
     const UID: &str = "5f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 
-    fn service(ns: &str, name: &str, ip: &str) -> Arc<Service> {
+    fn service(ns: &str, name: &str, ip: &str) -> Arc<ServiceLite> {
         let json =
             format!(r#"{{"metadata": {{"namespace": "{ns}", "name": "{name}"}}, "spec": {{"clusterIP": "{ip}"}}}}"#);
         Arc::new(serde_json::from_str(&json).expect("service"))
@@ -174,7 +169,7 @@ mod tests {
 
     #[test]
     fn lookups_by_container_uid_and_ip() {
-        let pod: Arc<Pod> = Arc::new(serde_json::from_str(CHECKOUT).expect("fixture"));
+        let pod: Arc<PodLite> = Arc::new(serde_json::from_str(CHECKOUT).expect("fixture"));
         let services = [service("shop", "checkout", "10.96.0.20"), service("shop", "headless", "None")];
         let meta = K8sMetadata::default();
         let g0 = meta.generation();

@@ -22,7 +22,6 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -32,6 +31,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::objects::{PodLite, ServiceLite};
 use super::store::{owners, K8sMetadata, Objects, Snapshot};
 use super::strip::{self, PodDetail};
 
@@ -60,8 +60,8 @@ async fn run(client: Client, settings: WatchSettings, meta: Arc<K8sMetadata>, ca
     let mut tasks = JoinSet::new();
 
     let node_selector = format!("spec.nodeName={}", settings.node_name);
-    let (node_pods, w) = reflector::store::<Pod>();
-    let stream = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default().fields(&node_selector))
+    let (node_pods, w) = reflector::store::<PodLite>();
+    let stream = watcher(Api::<PodLite>::all(client.clone()), watcher::Config::default().fields(&node_selector))
         .modify(|p| strip::pod(p, PodDetail::Local))
         .reflect(w);
     tasks.spawn(drive("pods", "pods (this node)", stream, changed.clone()));
@@ -78,18 +78,19 @@ async fn run(client: Client, settings: WatchSettings, meta: Arc<K8sMetadata>, ca
         .reflect(w);
     tasks.spawn(drive("jobs.batch", "jobs", stream, changed.clone()));
 
-    let mut peer_pods: Option<Store<Pod>> = None;
-    let mut services: Option<Store<Service>> = None;
+    let mut peer_pods: Option<Store<PodLite>> = None;
+    let mut services: Option<Store<ServiceLite>> = None;
     if settings.peers {
-        let (r, w) = reflector::store::<Pod>();
-        let stream = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        let (r, w) = reflector::store::<PodLite>();
+        let stream = watcher(Api::<PodLite>::all(client.clone()), watcher::Config::default())
             .modify(|p| strip::pod(p, PodDetail::Peer))
             .reflect(w);
         tasks.spawn(drive("pods", "pods (cluster, for peers)", stream, changed.clone()));
         peer_pods = Some(r);
-        let (r, w) = reflector::store::<Service>();
-        let stream =
-            watcher(Api::<Service>::all(client.clone()), watcher::Config::default()).modify(strip::service).reflect(w);
+        let (r, w) = reflector::store::<ServiceLite>();
+        let stream = watcher(Api::<ServiceLite>::all(client.clone()), watcher::Config::default())
+            .modify(strip::service)
+            .reflect(w);
         tasks.spawn(drive("services", "services", stream, changed.clone()));
         services = Some(r);
     }
