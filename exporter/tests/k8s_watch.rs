@@ -108,7 +108,13 @@ async fn list_watch_bookmark_gone_relist_delete() -> Result<()> {
     assert_eq!(cart.pod.workload.statefulset.as_deref(), Some("cart"));
     assert!(service_of(&meta, REPORT_CID).is_none(), "report is created during the gap");
 
-    // Peers: a pod on another node (cluster-wide reflector) and a Service cluster IP.
+    // Peers: a pod on another node (cluster-wide reflector) and a Service cluster IP; their
+    // reflectors run independently of the node's pods, so wait for them too.
+    wait_until("peer pod and service listed", || {
+        meta.peer("10.244.2.30".parse().expect("ip")).is_some()
+            && meta.peer("10.96.0.20".parse().expect("ip")).is_some()
+    })
+    .await?;
     let frontend = peer::attributes(&meta, "10.244.2.30".parse()?);
     let get = |attrs: &[opentelemetry::KeyValue], k: &str| {
         attrs.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string())

@@ -88,27 +88,36 @@ pub async fn start(
     host_name: &str,
     cancel: CancellationToken,
 ) -> Result<Option<K8s>, K8sError> {
-    let env = |k: &str| std::env::var(k).ok();
-    let Some(source) = source(cfg, env) else {
+    start_with_env(cfg, host_name, cancel, |k| std::env::var(k).ok()).await
+}
+
+async fn start_with_env(
+    cfg: &KubernetesConfig,
+    host_name: &str,
+    cancel: CancellationToken,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<K8s>, K8sError> {
+    let Some(source) = source(cfg, &env) else {
         if cfg.mode == KubernetesMode::On {
             return Err(K8sError::NotConfigured);
         }
         tracing::info!(mode = ?cfg.mode, "no Kubernetes API configured: resources carry process metadata only");
         return Ok(None);
     };
-    let config = match &source {
-        Source::InCluster => kube::Config::incluster().map_err(K8sError::InCluster)?,
-        Source::Kubeconfig(path) => {
-            let path = path.clone().unwrap_or_default();
-            let err = |source| K8sError::Kubeconfig { path: path.display().to_string(), source };
-            let kubeconfig = Kubeconfig::read_from(&path).map_err(err)?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.map_err(err)?
+    let config = match client_config(&source).await {
+        Ok(c) => c,
+        // Found rather than configured (in-cluster env, KUBECONFIG, ~/.kube/config) in auto
+        // mode: a broken one must not stop the agent.
+        Err(e) if cfg.mode == KubernetesMode::Auto && cfg.kubeconfig.is_none() => {
+            tracing::warn!(error = %e, "Kubernetes client configuration unusable: resources carry process metadata only");
+            return Ok(None);
         }
+        Err(e) => return Err(e),
     };
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(K8sError::Client)?;
     let settings = watch::WatchSettings {
-        node_name: node_name(cfg, env, host_name),
+        node_name: node_name(cfg, &env, host_name),
         peers: cfg.peers,
         debounce: Duration::from_millis(cfg.debounce_ms),
     };
@@ -116,6 +125,18 @@ pub async fn start(
     let metadata = Arc::new(K8sMetadata::default());
     let task = watch::spawn(client, settings, metadata.clone(), cancel);
     Ok(Some(K8s { metadata, task }))
+}
+
+async fn client_config(source: &Source) -> Result<kube::Config, K8sError> {
+    match source {
+        Source::InCluster => kube::Config::incluster().map_err(K8sError::InCluster),
+        Source::Kubeconfig(path) => {
+            let path = path.clone().unwrap_or_default();
+            let err = |source| K8sError::Kubeconfig { path: path.display().to_string(), source };
+            let kubeconfig = Kubeconfig::read_from(&path).map_err(err)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.map_err(err)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +176,16 @@ mod tests {
         let err = start(&cfg, "host", CancellationToken::new()).await.err().expect("must fail");
         let _ = std::fs::remove_file(&dir);
         assert!(err.to_string().contains("cannot read kubeconfig"), "{err}");
+        // The same file found through KUBECONFIG in auto mode: process metadata only, no error.
+        std::fs::write(&dir, "this: [is not a kubeconfig").expect("write");
+        let found = |k: &str| (k == "KUBECONFIG").then(|| dir.display().to_string());
+        let auto = KubernetesConfig::default();
+        let got = start_with_env(&auto, "host", CancellationToken::new(), found).await;
+        let on = KubernetesConfig { mode: KubernetesMode::On, ..KubernetesConfig::default() };
+        let required = start_with_env(&on, "host", CancellationToken::new(), found).await;
+        let _ = std::fs::remove_file(&dir);
+        assert!(got.expect("auto degrades").is_none());
+        assert!(required.is_err(), "mode on requires a usable configuration");
         let cfg = KubernetesConfig { mode: KubernetesMode::Off, ..KubernetesConfig::default() };
         assert!(start(&cfg, "host", CancellationToken::new()).await.expect("off is fine").is_none());
     }
