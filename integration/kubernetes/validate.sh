@@ -66,3 +66,24 @@ for f in "$here"/*.yaml; do
     manifests+=("$f")
 done
 run "${manifests[@]}"
+
+# The in-cluster Collector config, checked by the real Collector when integration/stack.sh has
+# built one (same components as the collector image), else said so.
+otelcol="$(ls "$cache"/otelcol-*/bin/otelcol 2>/dev/null | head -1 || true)"
+if [[ -n "$otelcol" ]]; then
+    cfg="$(mktemp)"
+    trap 'rm -f "$cfg"' EXIT
+    python3 - "$here/collector.yaml" >"$cfg" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"^  config.yaml: \|\n((?:    .*\n|\n)+)", text, re.M)
+if not m:
+    sys.exit("collector.yaml: no config.yaml in the ConfigMap")
+print("\n".join(line[4:] for line in m.group(1).splitlines()))
+PY
+    BACKEND_OTLP_ENDPOINT=127.0.0.1:4317 "$otelcol" validate --config "$cfg" ||
+        die "collector.yaml: the Collector rejects its config"
+    log "collector.yaml config: valid for $otelcol"
+else
+    log "collector.yaml config: not checked by a real Collector (run integration/stack.sh build to enable)"
+fi
