@@ -28,7 +28,10 @@ const volatile __u8 logs_on = 0;         /* capture stdout/stderr writes of proc
 const volatile __u32 log_max = 1024;     /* bytes copied per stdout/stderr write (<= SW_MAX_PAYLOAD) */
 const volatile __u64 log_rate = 200;     /* stdout/stderr writes captured per process per second */
 
-#define SW_MAX_IOV 8
+/* gRPC C-core (Python, Ruby, PHP, C++...) writes one HTTP/2 header block as
+ * dozens of small iovecs (":path", a length byte, the value...): follow up to
+ * this many. A bounded loop, not unrolled (kernel >= 5.3). */
+#define SW_MAX_IOV 64
 
 struct io_args {
 	__u64 buf;      /* user buffer, iovec array or msghdr, per `vec` */
@@ -249,7 +252,7 @@ static __always_inline __u32 copy_plain(struct sw_event_buf *e, __u64 ubuf, __u3
 static __always_inline __u32 copy_iov(struct sw_event_buf *e, __u64 iov, __u64 iovcnt, __u32 want)
 {
 	__u32 done = 0;
-#pragma unroll
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < SW_MAX_IOV; i++) {
 		if (i >= iovcnt || done >= want)
 			break;
