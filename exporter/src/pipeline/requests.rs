@@ -53,9 +53,11 @@ impl Calls {
                 let mut exchanges = Vec::new();
                 h1.feed(dir, seg, &mut exchanges, &mut stats.http1);
                 start_http1(linker, conn, who);
+                let mut rest = None;
                 for ex in exchanges {
                     match h2c_upgrade(&ex) {
                         Some(up) => {
+                            rest = frames_after_head(seg, dir, &ex);
                             // Stream 1 is this request: it keeps the span ids it started with.
                             stats.h2c_upgrades += 1;
                             drop_older(linker, conn, ex.role, who.pid, ex.request_id);
@@ -67,6 +69,10 @@ impl Calls {
                         }
                         None => out.push(end_http1(linker, conn, who.pid, ex)),
                     }
+                }
+                if let Some(rest) = rest {
+                    // The HTTP/2 frames that followed `101 Switching Protocols` in the same read.
+                    self.feed(conn, dir, &rest, who, out);
                 }
             }
             Proto::Http2(h2) => {
@@ -128,6 +134,18 @@ fn forget(linker: &mut Linker, conn: &mut Conn, pid: Pid) {
     for ctx in std::mem::take(&mut conn.ctxs) {
         release(linker, &conn.addrs, role, pid, &ctx);
     }
+}
+
+/// The bytes after the `101` head when this segment carried the whole head from its
+/// start (the server's SETTINGS and first frames often arrive in the same read).
+fn frames_after_head<'a>(seg: &Segment<'a>, dir: Direction, ex: &Exchange) -> Option<Segment<'a>> {
+    let head_len = ex.response.head_len;
+    let whole_head = seg.data.starts_with(b"HTTP/1.") && !ex.response.truncated && head_len < seg.data.len();
+    (dir == ex.role.request_direction().opposite() && whole_head).then(|| Segment {
+        data: &seg.data[head_len..],
+        len: seg.real_len() - head_len as u64,
+        ..*seg
+    })
 }
 
 /// `101 Switching Protocols` to `h2c`: the request that becomes stream 1.
