@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::{ensure, Context, Result};
 use common::grpc::{
     grpc_client, grpc_client_concurrent, start_grpc_server, GrpcClientCall, GrpcLang, INTERNAL_MESSAGE,
@@ -48,6 +50,8 @@ const X100: &str =
 
 /// The deadline call (last in the plan): the client gives up after 100 ms of a 2 s sleep.
 const DEADLINE_MS: u64 = 100;
+/// How much earlier than the client's deadline a server may end the call (see below).
+const DEADLINE_SLACK_MS: u64 = 3;
 
 const PLAN: [Expect; 12] = [
     ok(expect("Unary:ok", UNARY, "ok"), "ok", 1, 2),
@@ -70,9 +74,19 @@ const PLAN: [Expect; 12] = [
     failed(expect("Unary:sleep:2000@deadline=100", UNARY, "sleep:2000"), "DEADLINE_EXCEEDED", 4, ""),
 ];
 
-fn check_call(got: &GrpcClientCall, want: &Expect) -> Result<()> {
+/// A grpc-go server resets the stream (RST_STREAM CANCEL) when its own copy of the
+/// deadline passes. grpc-go and grpcio clients report such a reset as DEADLINE_EXCEEDED
+/// once their deadline has passed; grpc-js reports CANCELLED if it reads the reset
+/// before its own deadline timer has run, which happens under load.
+fn cancelled_at_deadline(client: GrpcLang, server: GrpcLang, got: &GrpcClientCall, want: &Expect) -> bool {
+    (client, server) == (GrpcLang::Node, GrpcLang::Go)
+        && want.status == "DEADLINE_EXCEEDED"
+        && (got.status.as_str(), got.code, got.message.as_str()) == ("CANCELLED", 1, "Call cancelled")
+}
+
+fn check_call(got: &GrpcClientCall, want: &Expect, raced: bool) -> Result<()> {
     ensure!(got.method == want.method && got.command == want.command, "wrong call");
-    ensure!(got.status == want.status && got.code == want.code, "status {} ({})", got.status, got.code);
+    ensure!(raced || (got.status == want.status && got.code == want.code), "status {} ({})", got.status, got.code);
     if want.status != "DEADLINE_EXCEEDED" {
         ensure!(got.message == want.message, "message {:?}", got.message);
     }
@@ -100,17 +114,22 @@ fn plan_against_every_server(client: GrpcLang) -> Result<()> {
         let context = || format!("{client:?} client, {server_lang:?} server: {calls:#?}");
         ensure!(calls.len() == PLAN.len(), "{} calls\n{}", calls.len(), context());
         for (got, want) in calls.iter().zip(&PLAN) {
-            check_call(got, want).with_context(|| format!("call {:?}\n{}", want.call, context()))?;
+            let raced = cancelled_at_deadline(client, server_lang, got, want);
+            check_call(got, want, raced).with_context(|| format!("call {:?}\n{}", want.call, context()))?;
             ensure!(got.server_port == server.port && got.client_service == service, "{}", context());
         }
         let port = calls[0].client_port.with_context(|| format!("no local port\n{}", context()))?;
         ensure!(calls.iter().all(|c| c.client_port == Some(port)), "more than one connection\n{}", context());
         // Sequential: each call starts after the previous one ended.
         ensure!(calls.windows(2).all(|w| w[0].end_unix_nano <= w[1].start_unix_nano), "overlap\n{}", context());
+        // Servers learn the deadline from grpc-timeout, which clients round up, but
+        // grpcio keeps time in whole cached milliseconds: its server may end the call
+        // up to ~1 ms before the client's deadline. It must not wait for the 2 s sleep.
         let late = calls.last().context("empty")?;
-        let took_ms = (late.end_unix_nano - late.start_unix_nano) / 1_000_000;
+        let took = Duration::from_nanos(late.end_unix_nano - late.start_unix_nano);
         ensure!(late.deadline_ms == Some(DEADLINE_MS), "deadline_ms {:?}", late.deadline_ms);
-        ensure!((DEADLINE_MS..1500).contains(&took_ms), "deadline call took {took_ms} ms\n{}", context());
+        let window = Duration::from_millis(DEADLINE_MS - DEADLINE_SLACK_MS)..Duration::from_millis(1500);
+        ensure!(window.contains(&took), "deadline call took {took:?}\n{}", context());
     }
     Ok(())
 }
@@ -174,8 +193,11 @@ fn h2c_client_runs_concurrent_requests_on_one_connection() -> Result<()> {
     ensure!(sleeps.iter().all(|r| r.path == "/sleep/500" && r.status == 200 && r.body_bytes == 3), "{reqs:#?}");
     for r in &reqs {
         ensure!(r.proto == "HTTP/2.0" && r.client_port == reqs[0].client_port, "{r:#?}");
-        let times = [r.start_unix_nano, r.wrote_headers_unix_nano, r.first_byte_unix_nano, r.end_unix_nano];
+        // wrote_headers is taken by the writer after its write returned, so under
+        // load it can come after the response's first byte; it is not ordered with it.
+        let times = [r.start_unix_nano, r.first_byte_unix_nano, r.end_unix_nano];
         ensure!(times.windows(2).all(|w| w[0] <= w[1]), "timing out of order: {r:#?}");
+        ensure!(r.start_unix_nano <= r.wrote_headers_unix_nano, "headers written before the start: {r:#?}");
     }
     let last_start = sleeps.iter().map(|r| r.start_unix_nano).max().context("no sleeps")?;
     let first_end = sleeps.iter().map(|r| r.end_unix_nano).min().context("no sleeps")?;
