@@ -32,10 +32,12 @@ const fn expect(call: &'static str, method: &'static str, command: &'static str)
     Expect { call, method, command, status: "OK", code: 0, message: "", messages: 0, reply_bytes: 0, last_reply: "" }
 }
 
-const fn ok(e: Expect, last_reply: &'static str, messages: u64, reply_bytes: u64) -> Expect {
+/// The call ends with `messages` replies, the last being `last_reply`.
+const fn replies(e: Expect, last_reply: &'static str, messages: u64, reply_bytes: u64) -> Expect {
     Expect { messages, reply_bytes, last_reply, ..e }
 }
 
+/// The call ends with this error status.
 const fn failed(e: Expect, status: &'static str, code: i64, message: &'static str) -> Expect {
     Expect { status, code, message, ..e }
 }
@@ -54,21 +56,21 @@ const DEADLINE_MS: u64 = 100;
 const DEADLINE_SLACK_MS: u64 = 3;
 
 const PLAN: [Expect; 12] = [
-    ok(expect("Unary:ok", UNARY, "ok"), "ok", 1, 2),
+    replies(expect("Unary:ok", UNARY, "ok"), "ok", 1, 2),
     failed(expect("Unary:not_found", UNARY, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
     failed(expect("Unary:internal", UNARY, "internal"), "INTERNAL", 13, INTERNAL_MESSAGE),
     failed(expect("Unary:bogus", UNARY, "bogus"), "INVALID_ARGUMENT", 3, "unknown command: bogus"),
-    ok(expect("Unary:big:70000", UNARY, "big:70000"), X100, 1, 70_000),
-    ok(expect("ServerStream:n:5", SERVER_STREAM, "n:5"), "reply 5", 5, 35),
-    ok(
+    replies(expect("Unary:big:70000", UNARY, "big:70000"), X100, 1, 70_000),
+    replies(expect("ServerStream:n:5", SERVER_STREAM, "n:5"), "reply 5", 5, 35),
+    replies(
         failed(expect("ServerStream:n:2:internal", SERVER_STREAM, "n:2:internal"), "INTERNAL", 13, INTERNAL_MESSAGE),
         "reply 2",
         2,
         14,
     ),
     failed(expect("ServerStream:not_found", SERVER_STREAM, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
-    ok(expect("ClientStream:n:3", CLIENT_STREAM, "n:3"), "received 3", 1, 10),
-    ok(expect("Bidi:n:4", BIDI, "n:4"), "echo m4", 4, 28),
+    replies(expect("ClientStream:n:3", CLIENT_STREAM, "n:3"), "received 3", 1, 10),
+    replies(expect("Bidi:n:4", BIDI, "n:4"), "echo m4", 4, 28),
     failed(expect("Bidi:not_found", BIDI, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
     // The message is the library's own wording; it is not compared.
     failed(expect("Unary:sleep:2000@deadline=100", UNARY, "sleep:2000"), "DEADLINE_EXCEEDED", 4, ""),
