@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::{ensure, Context, Result};
 use common::grpc::{
     grpc_client, grpc_client_concurrent, start_grpc_server, GrpcClientCall, GrpcLang, INTERNAL_MESSAGE,
@@ -30,10 +32,12 @@ const fn expect(call: &'static str, method: &'static str, command: &'static str)
     Expect { call, method, command, status: "OK", code: 0, message: "", messages: 0, reply_bytes: 0, last_reply: "" }
 }
 
-const fn ok(e: Expect, last_reply: &'static str, messages: u64, reply_bytes: u64) -> Expect {
+/// The call ends with `messages` replies, the last being `last_reply`.
+const fn replies(e: Expect, last_reply: &'static str, messages: u64, reply_bytes: u64) -> Expect {
     Expect { messages, reply_bytes, last_reply, ..e }
 }
 
+/// The call ends with this error status.
 const fn failed(e: Expect, status: &'static str, code: i64, message: &'static str) -> Expect {
     Expect { status, code, message, ..e }
 }
@@ -48,31 +52,43 @@ const X100: &str =
 
 /// The deadline call (last in the plan): the client gives up after 100 ms of a 2 s sleep.
 const DEADLINE_MS: u64 = 100;
+/// How much earlier than the client's deadline a server may end the call (see below).
+const DEADLINE_SLACK_MS: u64 = 3;
 
 const PLAN: [Expect; 12] = [
-    ok(expect("Unary:ok", UNARY, "ok"), "ok", 1, 2),
+    replies(expect("Unary:ok", UNARY, "ok"), "ok", 1, 2),
     failed(expect("Unary:not_found", UNARY, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
     failed(expect("Unary:internal", UNARY, "internal"), "INTERNAL", 13, INTERNAL_MESSAGE),
     failed(expect("Unary:bogus", UNARY, "bogus"), "INVALID_ARGUMENT", 3, "unknown command: bogus"),
-    ok(expect("Unary:big:70000", UNARY, "big:70000"), X100, 1, 70_000),
-    ok(expect("ServerStream:n:5", SERVER_STREAM, "n:5"), "reply 5", 5, 35),
-    ok(
+    replies(expect("Unary:big:70000", UNARY, "big:70000"), X100, 1, 70_000),
+    replies(expect("ServerStream:n:5", SERVER_STREAM, "n:5"), "reply 5", 5, 35),
+    replies(
         failed(expect("ServerStream:n:2:internal", SERVER_STREAM, "n:2:internal"), "INTERNAL", 13, INTERNAL_MESSAGE),
         "reply 2",
         2,
         14,
     ),
     failed(expect("ServerStream:not_found", SERVER_STREAM, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
-    ok(expect("ClientStream:n:3", CLIENT_STREAM, "n:3"), "received 3", 1, 10),
-    ok(expect("Bidi:n:4", BIDI, "n:4"), "echo m4", 4, 28),
+    replies(expect("ClientStream:n:3", CLIENT_STREAM, "n:3"), "received 3", 1, 10),
+    replies(expect("Bidi:n:4", BIDI, "n:4"), "echo m4", 4, 28),
     failed(expect("Bidi:not_found", BIDI, "not_found"), "NOT_FOUND", 5, NOT_FOUND_MESSAGE),
     // The message is the library's own wording; it is not compared.
     failed(expect("Unary:sleep:2000@deadline=100", UNARY, "sleep:2000"), "DEADLINE_EXCEEDED", 4, ""),
 ];
 
-fn check_call(got: &GrpcClientCall, want: &Expect) -> Result<()> {
+/// A grpc-go server resets the stream (RST_STREAM CANCEL) when its own copy of the
+/// deadline passes. grpc-go and grpcio clients report such a reset as DEADLINE_EXCEEDED
+/// once their deadline has passed; grpc-js reports CANCELLED if it reads the reset
+/// before its own deadline timer has run, which happens under load.
+fn cancelled_at_deadline(client: GrpcLang, server: GrpcLang, got: &GrpcClientCall, want: &Expect) -> bool {
+    (client, server) == (GrpcLang::Node, GrpcLang::Go)
+        && want.status == "DEADLINE_EXCEEDED"
+        && (got.status.as_str(), got.code, got.message.as_str()) == ("CANCELLED", 1, "Call cancelled")
+}
+
+fn check_call(got: &GrpcClientCall, want: &Expect, raced: bool) -> Result<()> {
     ensure!(got.method == want.method && got.command == want.command, "wrong call");
-    ensure!(got.status == want.status && got.code == want.code, "status {} ({})", got.status, got.code);
+    ensure!(raced || (got.status == want.status && got.code == want.code), "status {} ({})", got.status, got.code);
     if want.status != "DEADLINE_EXCEEDED" {
         ensure!(got.message == want.message, "message {:?}", got.message);
     }
@@ -100,17 +116,22 @@ fn plan_against_every_server(client: GrpcLang) -> Result<()> {
         let context = || format!("{client:?} client, {server_lang:?} server: {calls:#?}");
         ensure!(calls.len() == PLAN.len(), "{} calls\n{}", calls.len(), context());
         for (got, want) in calls.iter().zip(&PLAN) {
-            check_call(got, want).with_context(|| format!("call {:?}\n{}", want.call, context()))?;
+            let raced = cancelled_at_deadline(client, server_lang, got, want);
+            check_call(got, want, raced).with_context(|| format!("call {:?}\n{}", want.call, context()))?;
             ensure!(got.server_port == server.port && got.client_service == service, "{}", context());
         }
         let port = calls[0].client_port.with_context(|| format!("no local port\n{}", context()))?;
         ensure!(calls.iter().all(|c| c.client_port == Some(port)), "more than one connection\n{}", context());
         // Sequential: each call starts after the previous one ended.
         ensure!(calls.windows(2).all(|w| w[0].end_unix_nano <= w[1].start_unix_nano), "overlap\n{}", context());
+        // Servers learn the deadline from grpc-timeout, which clients round up, but
+        // grpcio keeps time in whole cached milliseconds: its server may end the call
+        // up to ~1 ms before the client's deadline. It must not wait for the 2 s sleep.
         let late = calls.last().context("empty")?;
-        let took_ms = (late.end_unix_nano - late.start_unix_nano) / 1_000_000;
+        let took = Duration::from_nanos(late.end_unix_nano - late.start_unix_nano);
         ensure!(late.deadline_ms == Some(DEADLINE_MS), "deadline_ms {:?}", late.deadline_ms);
-        ensure!((DEADLINE_MS..1500).contains(&took_ms), "deadline call took {took_ms} ms\n{}", context());
+        let window = Duration::from_millis(DEADLINE_MS - DEADLINE_SLACK_MS)..Duration::from_millis(1500);
+        ensure!(window.contains(&took), "deadline call took {took:?}\n{}", context());
     }
     Ok(())
 }
@@ -174,8 +195,11 @@ fn h2c_client_runs_concurrent_requests_on_one_connection() -> Result<()> {
     ensure!(sleeps.iter().all(|r| r.path == "/sleep/500" && r.status == 200 && r.body_bytes == 3), "{reqs:#?}");
     for r in &reqs {
         ensure!(r.proto == "HTTP/2.0" && r.client_port == reqs[0].client_port, "{r:#?}");
-        let times = [r.start_unix_nano, r.wrote_headers_unix_nano, r.first_byte_unix_nano, r.end_unix_nano];
+        // wrote_headers is taken by the writer after its write returned, so under
+        // load it can come after the response's first byte; it is not ordered with it.
+        let times = [r.start_unix_nano, r.first_byte_unix_nano, r.end_unix_nano];
         ensure!(times.windows(2).all(|w| w[0] <= w[1]), "timing out of order: {r:#?}");
+        ensure!(r.start_unix_nano <= r.wrote_headers_unix_nano, "headers written before the start: {r:#?}");
     }
     let last_start = sleeps.iter().map(|r| r.start_unix_nano).max().context("no sleeps")?;
     let first_end = sleeps.iter().map(|r| r.end_unix_nano).min().context("no sleeps")?;

@@ -7,9 +7,10 @@
 // Plan items are "[METHOD] PATH [xN] [body=BYTES]" (the grammar of
 // ../../keepalive_client.py; METHOD defaults to GET). Output fields:
 // index, method, path, status, proto, body_bytes, start_unix_nano (before the
-// request is handed to the connection), wrote_headers_unix_nano (HEADERS
-// written), first_byte_unix_nano (response HEADERS read), end_unix_nano (body
-// read to the end), local_port, pid.
+// request is handed to the connection), wrote_headers_unix_nano (taken by the
+// connection's writer after the HEADERS write returned, so under load it may
+// be later than the next field), first_byte_unix_nano (response HEADERS read),
+// end_unix_nano (body read to the end), local_port, pid.
 package main
 
 import (

@@ -87,18 +87,17 @@ func (c *conn) port() *int {
 
 // run makes one call and fills in everything but the index.
 func (c *conn) run(pc call) result {
+	r := result{Lang: "go", Method: echo.Service + "/" + pc.method, Command: pc.command, Pid: os.Getpid()}
+	// Before the deadline is set: a call that times out lasts at least deadline_ms.
+	r.StartUnixNano = time.Now().UnixNano()
 	ctx := context.Background()
 	if pc.deadlineMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(pc.deadlineMs)*time.Millisecond)
 		defer cancel()
-	}
-	r := result{Lang: "go", Method: echo.Service + "/" + pc.method, Command: pc.command, Pid: os.Getpid()}
-	if pc.deadlineMs > 0 {
 		r.DeadlineMs = &pc.deadlineMs
 	}
 	var replies []string
-	r.StartUnixNano = time.Now().UnixNano()
 	var err error
 	if pc.method == echo.Unary {
 		reply := new(wrapperspb.StringValue)
