@@ -53,6 +53,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let mut probes = Probes::load(&KernelConfig {
         agent_pid: std::process::id(),
         payload_max_bytes: cfg.capture.payload_max_bytes,
+        payload_wide_bytes: cfg.capture.http2_payload_max_bytes,
         ring_buffer_bytes: cfg.capture.ring_buffer_bytes,
         wakeup_bytes: cfg.capture.wakeup_bytes,
         capture_all: sel.is_everything(),
@@ -126,6 +127,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         Duration::from_secs(cfg.limits.connection_idle_timeout_s),
         stats.clone(),
         logs,
+        Some(maps.wide_socks),
     );
     let processor = tokio::spawn(processor.run(ev_rx, span_tx));
     let exporter = ExportStage {

@@ -66,6 +66,8 @@ impl Selection {
 pub struct CaptureConfig {
     /// Payload bytes copied per syscall (default 512, at most 4096).
     pub payload_max_bytes: u32,
+    /// Bytes copied per syscall on connections found to speak HTTP/2 (default 4096, max 4096).
+    pub http2_payload_max_bytes: u32,
     /// Kernel ring buffer size (default 16 MiB, a power of two).
     pub ring_buffer_bytes: u32,
     /// The reader drains the ring buffer at least this often (default 10 ms).
@@ -78,6 +80,7 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
             payload_max_bytes: 512,
+            http2_payload_max_bytes: 4096,
             ring_buffer_bytes: 16 << 20,
             poll_interval_ms: 10,
             wakeup_bytes: 256 << 10,
@@ -270,6 +273,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "capture.payload_max_bytes",
                 reason: format!("must be 1..={max}, got {}", self.capture.payload_max_bytes),
+            });
+        }
+        if self.capture.http2_payload_max_bytes > max {
+            return Err(ConfigError::Invalid {
+                field: "capture.http2_payload_max_bytes",
+                reason: format!("must be <= {max}, got {}", self.capture.http2_payload_max_bytes),
             });
         }
         if self.logs.max_line_bytes == 0 || self.logs.max_line_bytes > max {

@@ -82,7 +82,13 @@ fn root_grpc_go_python_node() -> Result<()> {
         let (method, status) = expected[call.index];
         let ctx =
             || format!("{:?} client -> server :{} call {} ({})", call.client, server.port, call.index, call.command);
-        ensure!(call.status == status, "the client saw {} instead of {status}: {}", call.status, ctx());
+        // grpc-go's server resets the stream (CANCEL, no status) when the deadline it was sent
+        // passes; grpc-js reports that as CANCELLED when the reset beats its own timer. On the
+        // wire the deadline had passed, which is what the spans must say.
+        let node_to_go = call.client == GrpcLang::Node && server.service == "echo-go";
+        let seen_ok =
+            call.status == status || (status == "DEADLINE_EXCEEDED" && node_to_go && call.status == "CANCELLED");
+        ensure!(seen_ok, "the client saw {} instead of {status}: {}", call.status, ctx());
         let rpc_method = format!("spanwire.test.Echo/{method}");
         // The client's calls on one connection are sequential: its spans, in start order, are the calls.
         let mut mine: Vec<&ReceivedSpan> = spans
@@ -175,7 +181,9 @@ fn root_h2c_curl_and_multiplexed_streams() -> Result<()> {
         (curl_with_args(server.port, "GET", "/status/404", None, &["--http2"])?, 404, "/status/404"),
     ];
     const STREAMS: usize = 40;
-    let plan: Vec<String> = (0..STREAMS).map(|i| format!("/bytes/{}", 100 + i)).collect();
+    // Small bodies: the server batches all responses into a few writes, and a batch must fit
+    // the HTTP/2 capture (4096 bytes) for every header block to be seen.
+    let plan: Vec<String> = (0..STREAMS).map(|i| format!("/bytes/{}", 1 + i)).collect();
     let plan: Vec<&str> = plan.iter().map(String::as_str).collect();
     let multiplexed = h2c_client(server.port, &plan, STREAMS)?;
     let stats = agent.stop()?;

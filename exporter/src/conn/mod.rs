@@ -57,6 +57,8 @@ impl ConnAddrs {
 pub struct Conn {
     pub addrs: ConnAddrs,
     pub proto: Proto,
+    /// The kernel socket this connection put in the kernel's `wide_socks` map, if any.
+    pub wide_sock: Option<u64>,
     pub last_seen_ns: u64,
     /// Requests in flight with their span ids, oldest first.
     pub ctxs: VecDeque<RequestCtx>,
@@ -105,6 +107,7 @@ impl ConnTable {
         let conn = self.map.entry(key).or_insert_with(|| Conn {
             addrs: ConnAddrs::new(tuple),
             proto: Proto::Unknown,
+            wide_sock: None,
             last_seen_ns: now_ns,
             ctxs: VecDeque::new(),
             next_ctx_id: 0,

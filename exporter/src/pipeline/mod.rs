@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::monotonic_ns;
-use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, ProtoLimits};
+use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, Proto, ProtoLimits};
 use crate::decorate::process::ProcessCache;
 use crate::ebpf::records::{EventKind, Pid, RawEvent};
 use crate::request::{Call, Direction, Segment};
@@ -34,6 +34,8 @@ pub struct Processor {
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
     held: Vec<RawEvent>,
     logs: Option<LogSettings>,
+    /// The kernel's `wide_socks` map: HTTP/2 connections get a larger capture.
+    wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
 }
 
 /// stdout/stderr capture: which processes the kernel captures, and how lines are cut.
@@ -72,6 +74,7 @@ impl Processor {
         idle_timeout: Duration,
         stats: Arc<Stats>,
         logs: Option<LogSettings>,
+        wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
     ) -> Self {
         Processor {
             conns: ConnTable::new(max_conns),
@@ -83,6 +86,7 @@ impl Processor {
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
             logs,
+            wide_socks,
         }
     }
 
@@ -227,6 +231,14 @@ impl Processor {
         let who = Feeder { pid: ev.pid, tid: ev.tid };
         let mut done = Vec::new();
         self.calls.feed(conn, dir, &seg, who, &mut done);
+        if conn.wide_sock.is_none() && matches!(conn.proto, Proto::Http2(_)) {
+            if let Some(map) = &mut self.wide_socks {
+                match map.insert(key.sock.0, 1, 0) {
+                    Ok(()) => conn.wide_sock = Some(key.sock.0),
+                    Err(e) => tracing::debug!(error = %e, "cannot widen the capture of an HTTP/2 connection"),
+                }
+            }
+        }
         let addrs = conn.addrs.clone();
         self.close_displaced(displaced, ev, spans);
         self.emit(ev.pid, &ev.comm, &addrs, done, spans);
@@ -246,9 +258,17 @@ impl Processor {
 
     /// Closes a connection's protocol state and turns what completes into spans.
     fn finish(&mut self, pid: Pid, comm: &str, mut conn: Conn, ts_ns: u64, out: &mut Vec<Telemetry>) {
+        self.unwiden(&conn);
         let mut done = Vec::new();
         self.calls.close(&mut conn, pid, ts_ns, &mut done);
         self.emit(pid, comm, &conn.addrs, done, out);
+    }
+
+    /// The connection is gone: its socket leaves `wide_socks` (an LRU map, so a miss only costs space).
+    fn unwiden(&mut self, conn: &Conn) {
+        if let (Some(sock), Some(map)) = (conn.wide_sock, &mut self.wide_socks) {
+            let _ = map.remove(&sock);
+        }
     }
 
     fn emit(&mut self, pid: Pid, comm: &str, addrs: &ConnAddrs, done: Vec<(Call, SpanIds)>, out: &mut Vec<Telemetry>) {
@@ -272,6 +292,7 @@ impl Processor {
         let idle = self.conns.evict_idle(cutoff);
         self.stats.conn_evicted.add(idle.len() as u64);
         for (key, mut conn) in idle {
+            self.unwiden(&conn);
             self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
             self.calls.forget(&mut conn, key.pid);
         }
