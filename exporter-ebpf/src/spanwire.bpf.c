@@ -87,14 +87,21 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
-/* Local ports of the agent's own TCP connections (its OTLP export): a peer talking to one
- * of these is the collector receiving our telemetry; observing it would loop. */
+/* The agent's own TCP connections (its OTLP export) as (local port << 16 | remote port): the
+ * socket on the other end is the collector receiving our telemetry; observing it would loop.
+ * Keyed by the port pair, not the local port alone: another process may use the same
+ * ephemeral port towards a different destination. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u16);
+	__type(key, __u32);
 	__type(value, __u8);
 } self_ports SEC(".maps");
+
+static __always_inline __u32 port_pair(__u16 a, __u16 b)
+{
+	return ((__u32)a << 16) | b;
+}
 
 /* Sockets whose payloads are captured up to payload_wide bytes: the agent adds the
  * connections it found to speak HTTP/2, where one write often batches DATA of some
@@ -184,7 +191,9 @@ static __always_inline int conn_selected(struct sock *sk, int pid_sel)
 {
 	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (bpf_map_lookup_elem(&self_ports, &rport))
+	/* The mirror of one of the agent's own connections: its remote port is our local one. */
+	__u32 mirror = port_pair(rport, lport);
+	if (bpf_map_lookup_elem(&self_ports, &mirror))
 		return 0;
 	if (pid_sel > 0)
 		return 1;
@@ -380,6 +389,28 @@ static __always_inline int io_enter(struct sys_enter_ctx *ctx, __u8 sys, __u8 di
 	return 0;
 }
 
+/* Copies up to `want` (and at most `ret`) bytes of the syscall's payload into the event. */
+static __always_inline void capture(struct sw_event_buf *e, struct io_args *a, __s64 ret, __u32 want)
+{
+	if (want > SW_MAX_PAYLOAD)
+		want = SW_MAX_PAYLOAD;
+	if ((__u64)ret < want)
+		want = (__u32)ret;
+	if (a->vec == VEC_BUF) {
+		e->hdr.captured = copy_plain(e, a->buf, want);
+	} else if (a->vec == VEC_IOV) {
+		e->hdr.captured = copy_iov(e, a->buf, a->iovcnt, want);
+	} else {
+		struct sw_user_msghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a->buf)) {
+			count(SW_CTR_PAYLOAD_FAULT);
+			e->hdr.captured = 0;
+		} else {
+			e->hdr.captured = copy_iov(e, m.msg_iov, m.msg_iovlen, want);
+		}
+	}
+}
+
 static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -402,31 +433,18 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 	__u32 want = a.sk ? payload_max : log_max;
 	if (a.sk && payload_wide > want && (__u64)ret > want && bpf_map_lookup_elem(&wide_socks, &a.sk))
 		want = payload_wide;
-	if (want > SW_MAX_PAYLOAD)
-		want = SW_MAX_PAYLOAD;
-	if ((__u64)ret < want)
-		want = (__u32)ret;
-	if (a.vec == VEC_BUF) {
-		e->hdr.captured = copy_plain(e, a.buf, want);
-	} else if (a.vec == VEC_IOV) {
-		e->hdr.captured = copy_iov(e, a.buf, a.iovcnt, want);
-	} else {
-		struct sw_user_msghdr m;
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
-			count(SW_CTR_PAYLOAD_FAULT);
-			e->hdr.captured = 0;
-		} else {
-			e->hdr.captured = copy_iov(e, m.msg_iov, m.msg_iovlen, want);
-		}
-	}
+	capture(e, &a, ret, want);
 	/* The HTTP/2 client preface ("PRI * HT..."): widen this socket's capture now rather
-	 * than when the agent gets to the event, which can be after the first big batches. */
-	if (a.sk && e->hdr.captured >= 8) {
+	 * than when the agent gets to the event, and recopy this segment: the server's first
+	 * read often holds the preface and a batch of request HEADERS. */
+	if (a.sk && e->hdr.captured >= 8 && want < payload_wide) {
 		__u64 head;
 		__builtin_memcpy(&head, e->payload, sizeof(head));
 		if (head == SW_H2_PREFACE_HEAD) {
 			__u8 one = 1;
 			bpf_map_update_elem(&wide_socks, &a.sk, &one, BPF_ANY);
+			if ((__u64)ret > want)
+				capture(e, &a, ret, payload_wide);
 		}
 	}
 	submit(e);
@@ -480,9 +498,10 @@ int sw_exit_connect(struct sys_exit_ctx *ctx)
 	if (!sk)
 		return 0;
 	if ((id >> 32) == agent_tgid) {
-		__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u32 own = port_pair(BPF_CORE_READ(sk, __sk_common.skc_num),
+				      bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
 		__u8 one = 1;
-		bpf_map_update_elem(&self_ports, &lport, &one, BPF_ANY);
+		bpf_map_update_elem(&self_ports, &own, &one, BPF_ANY);
 		return 0;
 	}
 	if (!conn_selected(sk, pid_selection(id >> 32)))
@@ -532,8 +551,9 @@ int sw_enter_close(struct sys_enter_ctx *ctx)
 	if ((id >> 32) == agent_tgid) {
 		struct sock *own = fd_to_sock(fd);
 		if (own) {
-			__u16 lport = BPF_CORE_READ(own, __sk_common.skc_num);
-			bpf_map_delete_elem(&self_ports, &lport);
+			__u32 pair = port_pair(BPF_CORE_READ(own, __sk_common.skc_num),
+					       bpf_ntohs(BPF_CORE_READ(own, __sk_common.skc_dport)));
+			bpf_map_delete_elem(&self_ports, &pair);
 		}
 		return 0;
 	}

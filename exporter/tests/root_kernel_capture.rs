@@ -171,12 +171,20 @@ fn root_sockets_marked_wide_are_captured_up_to_the_wide_limit() {
     // The server's end is another socket: still cut at the normal limit...
     let r = data_of(&evs, s.as_raw_fd(), Direction::Ingress);
     assert!(!r.is_empty() && r.iter().all(|e| e.payload.len() as i64 == e.ret.min(64)));
-    // ...until it reads an HTTP/2 client preface: the kernel marks it by itself.
-    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("write preface");
-    s.read_exact(&mut got[..24]).expect("read preface");
+    // A new connection whose first write is an HTTP/2 client preface followed by frames: the
+    // kernel marks both sockets by itself and recaptures that very segment wide.
+    drop((c, s));
+    let (mut c, mut s, _) = pair(&format!("127.0.0.1:{port}"));
+    let mut msg = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    msg.extend_from_slice(&big);
+    c.write_all(&msg).expect("write preface and frames");
+    let mut buf = vec![0u8; msg.len()];
+    s.read_exact(&mut buf).expect("read preface and frames");
     s.write_all(&big).expect("write");
     c.read_exact(&mut got).expect("read");
     let evs = collect(&mut maps, |e| !data_of(e, s.as_raw_fd(), Direction::Egress).is_empty());
+    let pw = data_of(&evs, c.as_raw_fd(), Direction::Egress);
+    assert_eq!((pw.len(), pw[0].payload.len()), (1, msg.len()), "the preface segment itself is wide");
     let w = data_of(&evs, s.as_raw_fd(), Direction::Egress);
     assert_eq!((w.len(), w[0].payload.len()), (1, 3000), "after the preface: up to 4096");
 }
