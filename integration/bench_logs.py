@@ -28,10 +28,11 @@ RUN = os.environ["SW_BENCH_RUN"]  # scratch directory for logs
 SERVER = os.environ["SW_BENCH_SERVER"]  # the built Go test server (integration/servers/go-http)
 DURATION = int(os.environ.get("SW_BENCH_DURATION", "10"))
 WRITER_RATE = int(os.environ.get("SW_BENCH_WRITER_RATE", "20000"))
+WRITER_SECONDS = int(os.environ.get("SW_BENCH_WRITER_SECONDS", str(DURATION)))
 AGENT = os.path.join(ROOT, "target/release/spanwire")
 SINK = os.path.join(ROOT, "target/release/otlp-sink")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-IDLE_S = 3  # background eBPF run time is measured for this long before each loaded phase
+IDLE_S = int(os.environ.get("SW_BENCH_IDLE_SECONDS", "3"))  # background eBPF time is measured this long first
 UNLIMITED = 100_000_000  # logs.rate_per_process_per_s high enough never to bind
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -194,6 +195,7 @@ class Agent:
             "bpf_ns_raw": raw,
             "bpf_ns": max(0.0, raw - self.idle_ns_per_s * elapsed),
             "bpf_background_ns_per_s": round(self.idle_ns_per_s),
+            "bpf_runs": sum(bpf1[i][1] - self.bpf0.get(i, (0, 0))[1] for i in ids),
             "rss_mb": round(hwm / 1024, 1),
             "stats": stats, "spans_received": spans, "logs_received": logs,
         }
@@ -220,6 +222,7 @@ def http_phase(label, url, server_pid, server_log, logs, rate=None):
         "agent_cpu_us_per_req": per(m["cpu_s"], w["requests"], 1e6),
         "bpf_ns_per_req": per(m["bpf_ns"], w["requests"], 1, 1),
         "bpf_ns_per_req_raw": per(m["bpf_ns_raw"], w["requests"], 1, 1),
+        "bpf_runs_per_req": per(m["bpf_runs"], w["requests"], 1, 2),
         "bpf_background_ns_per_s": m["bpf_background_ns_per_s"],
         "spans_exported": st.get("spans_exported_total"), "spans_received": m["spans_received"],
         "log_records_exported": st.get("log_records_exported_total"), "log_records_received": m["logs_received"],
@@ -233,7 +236,7 @@ def http_phase(label, url, server_pid, server_log, logs, rate=None):
 def writer_phase(label, rate):
     out_path = os.path.join(RUN, f"{label}_stdout.log")
     with open(out_path, "wb") as out:
-        w, wlog = start(f"{label}_writer", [sys.executable, "-c", WRITER, str(WRITER_RATE), str(DURATION)],
+        w, wlog = start(f"{label}_writer", [sys.executable, "-c", WRITER, str(WRITER_RATE), str(WRITER_SECONDS)],
                         stdout=out, stdin=subprocess.PIPE)
     try:
         wait_line(wlog, "writer ready", w)
@@ -241,7 +244,7 @@ def writer_phase(label, rate):
         agent.begin()
         w.stdin.write(b"g")
         w.stdin.flush()
-        wait_line(wlog, "writer lines=", w, timeout=DURATION + 30)
+        wait_line(wlog, "writer lines=", w, timeout=WRITER_SECONDS + 30)
         m = agent.end()
     finally:
         if w.poll() is None:
@@ -254,7 +257,7 @@ def writer_phase(label, rate):
     st = m["stats"]
     exported = st.get("log_records_exported_total")
     return {
-        "lines_written": lines, "lines_per_s": round(lines / DURATION), "lines_in_file": on_disk,
+        "lines_written": lines, "lines_per_s": round(lines / WRITER_SECONDS), "lines_in_file": on_disk,
         "log_records_exported": exported, "log_records_received": m["logs_received"],
         "log_writes_rate_limited": st.get("log_writes_rate_limited_total"),
         "log_lines_dropped": st.get("log_lines_dropped_total"),
@@ -263,6 +266,7 @@ def writer_phase(label, rate):
         "agent_cpu_us_per_exported_line": per(m["cpu_s"], exported or 0, 1e6),
         "bpf_ns_per_line": per(m["bpf_ns"], lines, 1, 1),
         "bpf_ns_per_line_raw": per(m["bpf_ns_raw"], lines, 1, 1),
+        "bpf_runs_per_line": per(m["bpf_runs"], lines, 1, 2),
         "bpf_background_ns_per_s": m["bpf_background_ns_per_s"],
         "agent_cpu_s": round(m["cpu_s"], 3), "rss_mb": m["rss_mb"],
     }
@@ -291,14 +295,14 @@ def main():
           f"line per request; agent pinned to CPU 1)\n")
     cols = [("no agent", None), ("logs off", "logs_off"), ("logs on", "logs_on"), ("logs on, no limit", "logs_all")]
     keys = ["rps", "requests", "log_lines_written", "agent_cpu_us_per_req", "bpf_ns_per_req", "bpf_ns_per_req_raw",
-            "bpf_background_ns_per_s", "spans_exported",
+            "bpf_runs_per_req", "bpf_background_ns_per_s", "spans_exported",
             "spans_received", "log_records_exported", "log_records_received", "log_writes_rate_limited",
             "log_lines_dropped", "ringbuf_drops", "rss_mb"]
     print(f"  {'':<26}" + "".join(f"{c:>19}" for c, _ in cols))
     for k in keys:
         row = [base.get(k, "") if key is None else http[key][k] for _, key in cols]
         print(f"  {k:<26}" + "".join(f"{'' if v is None else v!s:>19}" for v in row))
-    print(f"\npure log writer ({WRITER_RATE} lines/s for {DURATION}s, one write(2) per line, no requests)\n")
+    print(f"\npure log writer ({WRITER_RATE} lines/s for {WRITER_SECONDS}s, one write(2) per line, no requests)\n")
     print(f"  {'':<32}{'default limit':>16}{'no limit':>16}")
     for k in writer["unlimited"]:
         print(f"  {k:<32}" + "".join(f"{'' if v is None else v!s:>16}" for v in
