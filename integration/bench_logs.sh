@@ -19,7 +19,7 @@
 # for a few idle seconds before each phase (the tracepoints also fire, and are
 # rejected by the pid filter, for every other process's syscalls).
 # Prints tables, then exactly one last line `BENCH_LOGS {json}`; exits non-zero
-# if spans were lost or no log records arrived.
+# if spans were lost without being counted or no log records arrived.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DURATION=30
@@ -35,7 +35,7 @@ for arg in "$@"; do
         ;;
     --keep) KEEP=1 ;;
     -h | --help)
-        sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
