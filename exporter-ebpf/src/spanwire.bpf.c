@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before the programs are verified. */
 const volatile __u32 agent_tgid = 0;     /* never observe the agent itself */
 const volatile __u32 payload_max = 512;  /* bytes of payload copied per syscall (<= SW_MAX_PAYLOAD) */
+const volatile __u32 payload_wide = 4096; /* ... on sockets in wide_socks (HTTP/2: header blocks follow DATA) */
 const volatile __u8 capture_all = 1;     /* no --pid/--port/--exe selection: every process */
 const volatile __u8 port_filter_on = 0;  /* --port given: also select connections by port */
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader only past this much unread data */
@@ -28,7 +29,12 @@ const volatile __u8 logs_on = 0;         /* capture stdout/stderr writes of proc
 const volatile __u32 log_max = 1024;     /* bytes copied per stdout/stderr write (<= SW_MAX_PAYLOAD) */
 const volatile __u64 log_rate = 200;     /* stdout/stderr writes captured per process per second */
 
-#define SW_MAX_IOV 8
+/* gRPC C-core (Python, Ruby, PHP, C++...) writes one HTTP/2 header block as
+ * dozens of small iovecs (":path", a length byte, the value...): follow up to
+ * this many. A bounded loop, not unrolled (kernel >= 5.3). */
+#define SW_MAX_IOV 64
+/* "PRI * HT" read as a little-endian u64: the first 8 bytes of the HTTP/2 client preface. */
+#define SW_H2_PREFACE_HEAD 0x5448202a20495250ULL
 
 struct io_args {
 	__u64 buf;      /* user buffer, iovec array or msghdr, per `vec` */
@@ -81,14 +87,31 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
-/* Local ports of the agent's own TCP connections (its OTLP export): a peer talking to one
- * of these is the collector receiving our telemetry; observing it would loop. */
+/* The agent's own TCP connections (its OTLP export) as (local port << 16 | remote port): the
+ * socket on the other end is the collector receiving our telemetry; observing it would loop.
+ * Keyed by the port pair, not the local port alone: another process may use the same
+ * ephemeral port towards a different destination. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u16);
+	__type(key, __u32);
 	__type(value, __u8);
 } self_ports SEC(".maps");
+
+static __always_inline __u32 port_pair(__u16 a, __u16 b)
+{
+	return ((__u32)a << 16) | b;
+}
+
+/* Sockets whose payloads are captured up to payload_wide bytes: the agent adds the
+ * connections it found to speak HTTP/2, where one write often batches DATA of some
+ * streams before the HEADERS of others, and a lost header block costs HPACK state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, __u8);
+} wide_socks SEC(".maps");
 
 /* Processes whose stdout/stderr become log records (filled by the agent as it observes them). */
 struct {
@@ -168,7 +191,9 @@ static __always_inline int conn_selected(struct sock *sk, int pid_sel)
 {
 	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (bpf_map_lookup_elem(&self_ports, &rport))
+	/* The mirror of one of the agent's own connections: its remote port is our local one. */
+	__u32 mirror = port_pair(rport, lport);
+	if (bpf_map_lookup_elem(&self_ports, &mirror))
 		return 0;
 	if (pid_sel > 0)
 		return 1;
@@ -249,7 +274,7 @@ static __always_inline __u32 copy_plain(struct sw_event_buf *e, __u64 ubuf, __u3
 static __always_inline __u32 copy_iov(struct sw_event_buf *e, __u64 iov, __u64 iovcnt, __u32 want)
 {
 	__u32 done = 0;
-#pragma unroll
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < SW_MAX_IOV; i++) {
 		if (i >= iovcnt || done >= want)
 			break;
@@ -364,6 +389,28 @@ static __always_inline int io_enter(struct sys_enter_ctx *ctx, __u8 sys, __u8 di
 	return 0;
 }
 
+/* Copies up to `want` (and at most `ret`) bytes of the syscall's payload into the event. */
+static __always_inline void capture(struct sw_event_buf *e, struct io_args *a, __s64 ret, __u32 want)
+{
+	if (want > SW_MAX_PAYLOAD)
+		want = SW_MAX_PAYLOAD;
+	if ((__u64)ret < want)
+		want = (__u32)ret;
+	if (a->vec == VEC_BUF) {
+		e->hdr.captured = copy_plain(e, a->buf, want);
+	} else if (a->vec == VEC_IOV) {
+		e->hdr.captured = copy_iov(e, a->buf, a->iovcnt, want);
+	} else {
+		struct sw_user_msghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a->buf)) {
+			count(SW_CTR_PAYLOAD_FAULT);
+			e->hdr.captured = 0;
+		} else {
+			e->hdr.captured = copy_iov(e, m.msg_iov, m.msg_iovlen, want);
+		}
+	}
+}
+
 static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -384,21 +431,20 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 	e->hdr.exit_ns = bpf_ktime_get_ns();
 	e->hdr.ret = ret;
 	__u32 want = a.sk ? payload_max : log_max;
-	if (want > SW_MAX_PAYLOAD)
-		want = SW_MAX_PAYLOAD;
-	if ((__u64)ret < want)
-		want = (__u32)ret;
-	if (a.vec == VEC_BUF) {
-		e->hdr.captured = copy_plain(e, a.buf, want);
-	} else if (a.vec == VEC_IOV) {
-		e->hdr.captured = copy_iov(e, a.buf, a.iovcnt, want);
-	} else {
-		struct sw_user_msghdr m;
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
-			count(SW_CTR_PAYLOAD_FAULT);
-			e->hdr.captured = 0;
-		} else {
-			e->hdr.captured = copy_iov(e, m.msg_iov, m.msg_iovlen, want);
+	if (a.sk && payload_wide > want && (__u64)ret > want && bpf_map_lookup_elem(&wide_socks, &a.sk))
+		want = payload_wide;
+	capture(e, &a, ret, want);
+	/* The HTTP/2 client preface ("PRI * HT..."): widen this socket's capture now rather
+	 * than when the agent gets to the event, and recopy this segment: the server's first
+	 * read often holds the preface and a batch of request HEADERS. */
+	if (a.sk && e->hdr.captured >= 8 && want < payload_wide) {
+		__u64 head;
+		__builtin_memcpy(&head, e->payload, sizeof(head));
+		if (head == SW_H2_PREFACE_HEAD) {
+			__u8 one = 1;
+			bpf_map_update_elem(&wide_socks, &a.sk, &one, BPF_ANY);
+			if ((__u64)ret > want)
+				capture(e, &a, ret, payload_wide);
 		}
 	}
 	submit(e);
@@ -452,9 +498,10 @@ int sw_exit_connect(struct sys_exit_ctx *ctx)
 	if (!sk)
 		return 0;
 	if ((id >> 32) == agent_tgid) {
-		__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u32 own = port_pair(BPF_CORE_READ(sk, __sk_common.skc_num),
+				      bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
 		__u8 one = 1;
-		bpf_map_update_elem(&self_ports, &lport, &one, BPF_ANY);
+		bpf_map_update_elem(&self_ports, &own, &one, BPF_ANY);
 		return 0;
 	}
 	if (!conn_selected(sk, pid_selection(id >> 32)))
@@ -504,8 +551,9 @@ int sw_enter_close(struct sys_enter_ctx *ctx)
 	if ((id >> 32) == agent_tgid) {
 		struct sock *own = fd_to_sock(fd);
 		if (own) {
-			__u16 lport = BPF_CORE_READ(own, __sk_common.skc_num);
-			bpf_map_delete_elem(&self_ports, &lport);
+			__u32 pair = port_pair(BPF_CORE_READ(own, __sk_common.skc_num),
+					       bpf_ntohs(BPF_CORE_READ(own, __sk_common.skc_dport)));
+			bpf_map_delete_elem(&self_ports, &pair);
 		}
 		return 0;
 	}

@@ -40,6 +40,7 @@ pub struct ExportStage {
     pub flush_interval: Duration,
     /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
     pub k8s: Option<Arc<K8sMetadata>>,
+    pub rpc_semconv: crate::config::RpcSemconv,
 }
 
 /// One process's share of a flush.
@@ -88,7 +89,7 @@ struct Builders {
 impl ExportStage {
     /// Runs until the input channel closes, then flushes and shuts the exporters down.
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<Telemetry>>) {
-        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval, k8s } = self;
+        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval, rpc_semconv, k8s } = self;
         let (console, span_pool, log_pool) = match backend {
             Backend::Console(c) => (Some(c), Pool::new(Vec::new()), Pool::new(Vec::new())),
             Backend::Otlp { spans, logs } => (None, Pool::new(spans), Pool::new(logs)),
@@ -96,7 +97,8 @@ impl ExportStage {
         let mut pools = (span_pool, log_pool);
         let provider = SdkLoggerProvider::builder().build();
         let scope = InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build();
-        let builders = Builders { spans: SpanBuilder::default(), logger: provider.logger("spanwire"), scope, k8s };
+        let builders =
+            Builders { spans: SpanBuilder::new(rpc_semconv), logger: provider.logger("spanwire"), scope, k8s };
         let mut pending: Vec<Telemetry> = Vec::new();
         let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

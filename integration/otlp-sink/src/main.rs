@@ -1,7 +1,7 @@
 //! `otlp-sink --grpc ADDR --http ADDR [--jsonl FILE]`
 //!
 //! Prints `otlp-sink listening grpc=ADDR http=ADDR` once both listeners accept,
-//! and `otlp-sink spans=N requests=M` on SIGTERM/SIGINT before exiting 0.
+//! and `otlp-sink spans=N requests=M logs=L` on SIGTERM/SIGINT before exiting 0.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,9 +42,9 @@ async fn main() -> anyhow::Result<()> {
         _ = sigint.recv() => {}
     }
     sink.shutdown().await?;
-    let (spans, requests) = (sink.spans().len(), sink.requests());
+    let (spans, requests, logs) = (sink.spans().len(), sink.requests(), sink.logs().len());
     let mut out = std::io::stdout().lock();
-    writeln!(out, "otlp-sink spans={spans} requests={requests}")?;
+    writeln!(out, "otlp-sink spans={spans} requests={requests} logs={logs}")?;
     out.flush()?;
     Ok(())
 }

@@ -296,7 +296,7 @@ async fn binary_prints_readiness_writes_jsonl_and_exits_on_sigterm() -> anyhow::
     let status = wait_exit(&mut child.0, Duration::from_secs(10))?;
     assert!(status.success(), "{status}");
     let last = rx.recv_timeout(Duration::from_secs(5))?;
-    assert_eq!(last, "otlp-sink spans=2 requests=1");
+    assert_eq!(last, "otlp-sink spans=2 requests=1 logs=0");
 
     let lines = std::fs::read_to_string(&jsonl)?;
     std::fs::remove_file(&jsonl)?;

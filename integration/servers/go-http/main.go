@@ -9,7 +9,9 @@
 //	GET  /status/{code}  that status (200..599) with a short body; none for 204/304
 //	anything else        404
 //
-// It prints "listening on <addr>" to stdout once the listener is bound.
+// It prints "listening on <addr>" to stdout once the listener is bound. With
+// -log-requests it also writes one JSON line per request to stdout (a single
+// write(2) each), as an application log for the log-capture benchmark.
 package main
 
 import (
@@ -80,8 +82,14 @@ func status(w http.ResponseWriter, codeText string) {
 	writeFixed(w, code, []byte(fmt.Sprintf("status %d\n", code)))
 }
 
+var logRequests bool
+
 func handler(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if logRequests {
+		line := fmt.Sprintf("{\"level\":\"info\",\"msg\":\"request\",\"method\":%q,\"path\":%q}\n", r.Method, path)
+		_, _ = os.Stdout.WriteString(line)
+	}
 	switch {
 	case r.Method == http.MethodGet && path == "/hello":
 		writeFixed(w, http.StatusOK, []byte("hello\n"))
@@ -103,6 +111,7 @@ func handler(w http.ResponseWriter, r *http.Request) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.BoolVar(&logRequests, "log-requests", false, "write one JSON log line per request to stdout")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
