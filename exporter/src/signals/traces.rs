@@ -114,7 +114,7 @@ impl SpanBuilder {
 }
 
 /// Semantic conventions allow only the standard methods; others are `_OTHER` plus the original.
-fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
+pub(crate) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
     match m {
         Method::Get => ("GET", None),
         Method::Head => ("HEAD", None),
@@ -129,7 +129,7 @@ fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
     }
 }
 
-fn host_without_port(host: &str) -> &str {
+pub(crate) fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
