@@ -91,3 +91,84 @@ impl MetricsStage {
         }
     }
 }
+
+/// What `spanwire run` needs to start metrics: the recorder for the processing stage, the
+/// network probes to attach, and the stage to spawn.
+pub struct MetricsSetup {
+    pub red: Arc<RedRecorder>,
+    pub net_probes: Option<crate::ebpf::net::NetProbes>,
+    pub stage: MetricsStage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Export(#[from] super::otlp::MetricsExportError),
+}
+
+/// Builds the metrics side from the config. Network probes that cannot load are reported and
+/// left out (RED and self metrics still work); a bad endpoint is an error.
+pub fn setup(
+    cfg: &crate::config::Config,
+    stats: Arc<Stats>,
+    queues: Vec<super::self_metrics::QueueGauge>,
+) -> Result<MetricsSetup, SetupError> {
+    use super::otlp::{destination, MetricsDestination};
+    use super::red::{RedAggregator, RedConfig, RpcSemconv};
+    let env = |k: &str| std::env::var(k).ok();
+    let backend = match destination(&cfg.export, env)? {
+        MetricsDestination::Console => MetricsBackend::Console,
+        MetricsDestination::Otlp { protocol, url, headers } => {
+            tracing::info!(?protocol, endpoint = %url, "exporting metrics over OTLP");
+            let timeout = Duration::from_millis(cfg.export.timeout_ms);
+            MetricsBackend::Otlp(MetricsClient::new(protocol, &url, headers, timeout)?)
+        }
+    };
+    let red_cfg = RedConfig {
+        series_cap: cfg.metrics.series_cap_per_metric,
+        rpc_semconv: RpcSemconv::from_opt_in(env("OTEL_SEMCONV_STABILITY_OPT_IN").as_deref()),
+    };
+    let red = Arc::new(RedRecorder::new(RedAggregator::new(red_cfg, stats.clone())));
+    let now = unix_now_ns();
+    let mut net_probes = None;
+    let mut network = None;
+    if cfg.metrics.network {
+        match crate::ebpf::net::NetProbes::load(std::process::id()).and_then(|mut p| {
+            let maps = p.take_maps()?;
+            Ok((p, maps))
+        }) {
+            Ok((probes, maps)) => {
+                net_probes = Some(probes);
+                network = Some(NetworkReader::new(maps.flows, maps.counters, stats.clone(), now));
+            }
+            Err(e) => tracing::warn!(error = %e, "network metrics disabled: the kernel rejected net.bpf.o"),
+        }
+    }
+    let agent = crate::decorate::process::ProcessCache::new("/proc")
+        .get(crate::ebpf::records::Pid(std::process::id()), "spanwire");
+    let self_metrics = SelfMetrics::new(stats.clone(), agent.resource.clone(), agent.pid.0, queues, now);
+    let stage = MetricsStage {
+        backend,
+        interval: Duration::from_millis(cfg.metrics.export_interval_ms.max(1)),
+        temporality: cfg.metrics.temporality,
+        red: Some(red.clone()),
+        network,
+        self_metrics,
+        stats,
+    };
+    Ok(MetricsSetup { red, net_probes, stage })
+}
+
+/// The depth of a bounded channel, without keeping it open.
+pub fn queue_gauge<T: Send + 'static>(
+    name: &'static str,
+    description: &'static str,
+    tx: &tokio::sync::mpsc::Sender<T>,
+) -> super::self_metrics::QueueGauge {
+    let weak = tx.downgrade();
+    super::self_metrics::QueueGauge {
+        name,
+        description,
+        depth: Box::new(move || weak.upgrade().map(|tx| tx.max_capacity() - tx.capacity())),
+    }
+}

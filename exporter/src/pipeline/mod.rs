@@ -33,6 +33,8 @@ pub struct Processor {
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
     held: Vec<RawEvent>,
     logs: Option<LogSettings>,
+    /// RED metrics, recorded from every request that becomes a span.
+    metrics: Option<Arc<crate::metrics::red::RedRecorder>>,
 }
 
 /// stdout/stderr capture: which processes the kernel captures, and how lines are cut.
@@ -83,7 +85,12 @@ impl Processor {
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
             logs,
+            metrics: None,
         }
+    }
+
+    pub fn with_metrics(self, metrics: Option<Arc<crate::metrics::red::RedRecorder>>) -> Self {
+        Processor { metrics, ..self }
     }
 
     /// Runs until the event channel closes; spans go to `tx` (dropped and counted when full).
@@ -273,6 +280,9 @@ impl Processor {
         let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
         for (exchange, ids) in done {
             let span = HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), ids };
+            if let Some(m) = &self.metrics {
+                m.record(&(&span).into());
+            }
             if failed_logs && span.failed() {
                 out.push(Telemetry::Log(failed_request_log(&span)));
             }
