@@ -59,7 +59,7 @@ _sw_installed() {
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == "installed" ]]
 }
 
-_sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 linux-libc-dev pkg-config)
+_sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 nftables linux-libc-dev pkg-config)
 _sw_missing=()
 for _sw_p in "${_sw_pkgs[@]}"; do
     _sw_installed "$_sw_p" || _sw_missing+=("$_sw_p")
