@@ -109,47 +109,74 @@ fn with(mut a: Attrs, key: &'static str, v: &'static str) -> Attrs {
     a
 }
 
-/// Sums of one process: (name, unit, description, per-flow value getter, extra attribute).
-type Getter = fn(&FlowCounts) -> u64;
-const SUMS: &[(&str, &str, &str, Getter, Option<(&str, &str)>)] = &[
-    (
-        "spanwire.tcp.io",
-        "By",
-        "TCP payload bytes acknowledged by the peer.",
-        |c| c.bytes_sent,
-        Some(("network.io.direction", "transmit")),
-    ),
-    (
-        "spanwire.tcp.io",
-        "By",
-        "TCP payload bytes received.",
-        |c| c.bytes_received,
-        Some(("network.io.direction", "receive")),
-    ),
-    ("spanwire.tcp.connections.opened", "{connection}", "TCP connections established.", |c| c.opened, None),
-    ("spanwire.tcp.connections.closed", "{connection}", "Established TCP connections closed.", |c| c.closed, None),
-    (
-        "spanwire.tcp.connections.failed",
-        "{connection}",
-        "TCP connects that failed.",
-        |c| c.failed_refused,
-        Some(("error.type", "connection_refused")),
-    ),
-    (
-        "spanwire.tcp.connections.failed",
-        "{connection}",
-        "TCP connects that failed.",
-        |c| c.failed_timeout,
-        Some(("error.type", "timed_out")),
-    ),
-    (
-        "spanwire.tcp.connections.failed",
-        "{connection}",
-        "TCP connects that failed.",
-        |c| c.failed_other,
-        Some(("error.type", "other")),
-    ),
-    ("spanwire.tcp.retransmits", "{segment}", "TCP segments retransmitted.", |c| c.retransmits, None),
+/// One sum of a flow: the value's source and the attribute that tells its points apart.
+struct SumDesc {
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    get: fn(&FlowCounts) -> u64,
+    extra: Option<(&'static str, &'static str)>,
+}
+
+const IO: &str = "network.io.direction";
+const CONNS: &str = "{connection}";
+const SUMS: &[SumDesc] = &[
+    SumDesc {
+        name: "spanwire.tcp.io",
+        unit: "By",
+        description: "TCP payload bytes sent (acknowledged by the peer) and received.",
+        get: |c| c.bytes_sent,
+        extra: Some((IO, "transmit")),
+    },
+    SumDesc {
+        name: "spanwire.tcp.io",
+        unit: "By",
+        description: "TCP payload bytes sent (acknowledged by the peer) and received.",
+        get: |c| c.bytes_received,
+        extra: Some((IO, "receive")),
+    },
+    SumDesc {
+        name: "spanwire.tcp.connections.opened",
+        unit: CONNS,
+        description: "TCP connections established.",
+        get: |c| c.opened,
+        extra: None,
+    },
+    SumDesc {
+        name: "spanwire.tcp.connections.closed",
+        unit: CONNS,
+        description: "Established TCP connections closed.",
+        get: |c| c.closed,
+        extra: None,
+    },
+    SumDesc {
+        name: "spanwire.tcp.connections.failed",
+        unit: CONNS,
+        description: "TCP connects that failed.",
+        get: |c| c.failed_refused,
+        extra: Some(("error.type", "connection_refused")),
+    },
+    SumDesc {
+        name: "spanwire.tcp.connections.failed",
+        unit: CONNS,
+        description: "TCP connects that failed.",
+        get: |c| c.failed_timeout,
+        extra: Some(("error.type", "timed_out")),
+    },
+    SumDesc {
+        name: "spanwire.tcp.connections.failed",
+        unit: CONNS,
+        description: "TCP connects that failed.",
+        get: |c| c.failed_other,
+        extra: Some(("error.type", "other")),
+    },
+    SumDesc {
+        name: "spanwire.tcp.retransmits",
+        unit: "{segment}",
+        description: "TCP segments retransmitted.",
+        get: |c| c.retransmits,
+        extra: None,
+    },
 ];
 
 impl FlowAggregator {
@@ -178,21 +205,21 @@ impl FlowAggregator {
             let base = attrs(id);
             let metrics = by_pid.entry(id.pid).or_default();
             comms.insert(id.pid, counts.comm);
-            for (name, unit, description, get, extra) in SUMS {
-                let total = get(counts);
+            for d in SUMS {
+                let total = (d.get)(counts);
                 let value = match temporality {
                     Temporality::Cumulative => total,
-                    Temporality::Delta => total.saturating_sub(get(&seen.last)),
+                    Temporality::Delta => total.saturating_sub((d.get)(&seen.last)),
                 };
                 if value == 0 {
                     continue;
                 }
-                let attrs = match extra {
+                let attrs = match d.extra {
                     Some((k, v)) => with(base.clone(), k, v),
                     None => base.clone(),
                 };
                 let point = NumberPoint { attrs, start_unix_ns: start, value: Number::Int(value as i64) };
-                push_sum(metrics, name, unit, description, point);
+                push_sum(metrics, d.name, d.unit, d.description, point);
             }
             if counts.srtt_us > 0 {
                 let point =

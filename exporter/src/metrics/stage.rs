@@ -16,7 +16,7 @@ use crate::stats::Stats;
 
 pub enum MetricsBackend {
     Console,
-    Otlp(MetricsClient),
+    Otlp(Box<MetricsClient>),
 }
 
 pub struct MetricsStage {
@@ -79,11 +79,10 @@ impl MetricsStage {
                         Ok(()) => self.stats.metric_points_exported.add(points as u64),
                         Err(e) => {
                             self.stats.export_failures.add(1);
-                            self.stats.metric_points_export_failed.lost(
-                                points as u64,
-                                "metric export failed: data points lost (collector unreachable or rejecting?)",
-                            );
-                            tracing::debug!(error = %e, points, "metric export failed");
+                            if self.stats.metric_points_export_failed.get() == 0 {
+                                tracing::warn!(error = %e, points, "metric export failed (logged once; counted in metric_points_export_failed_total)");
+                            }
+                            self.stats.metric_points_export_failed.add(points as u64);
                         }
                     }
                 }
@@ -121,7 +120,7 @@ pub fn setup(
         MetricsDestination::Otlp { protocol, url, headers } => {
             tracing::info!(?protocol, endpoint = %url, "exporting metrics over OTLP");
             let timeout = Duration::from_millis(cfg.export.timeout_ms);
-            MetricsBackend::Otlp(MetricsClient::new(protocol, &url, headers, timeout)?)
+            MetricsBackend::Otlp(Box::new(MetricsClient::new(protocol, &url, headers, timeout)?))
         }
     };
     let red_cfg = RedConfig {
