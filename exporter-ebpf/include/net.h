@@ -51,10 +51,15 @@ struct sw_sock_state {
 	struct sw_flow_key key;
 	__u64 bytes_acked;
 	__u64 bytes_received;
+	__u64 flushed_ns;     /* bpf_ktime_get_ns() of the last flush into the flow */
 	__u32 total_retrans;
 	__u32 established;
 	char comm[16];
 };
+
+/* A busy socket is flushed into its flow at most this often from tcp_probe (each received
+ * segment); closing flushes whatever is left. */
+#define SW_NET_FLUSH_EVERY_NS 10000000ULL
 
 enum sw_net_counter {
 	SW_NET_FLOW_TABLE_FULL = 0, /* a flow could not be created */

@@ -12,7 +12,8 @@
  *                                       process (the state change itself runs in softirq,
  *                                       where the current pid is unrelated);
  *   raw_tracepoint/tcp_probe            each segment received on an established socket: adds
- *                                       the socket's byte and retransmit deltas and its srtt.
+ *                                       the socket's byte and retransmit deltas and its srtt
+ *                                       (at most every SW_NET_FLUSH_EVERY_NS per socket).
  * Byte and retransmit counts are deltas of the socket's own tcp_sock counters (bytes_acked,
  * bytes_received, total_retrans), so they agree with what TCP_INFO reports for the socket.
  */
@@ -202,6 +203,10 @@ int sw_net_probe(struct bpf_raw_tracepoint_args *ctx)
 	struct sw_sock_state *st = bpf_map_lookup_elem(&socks, &id);
 	if (!st || !st->established)
 		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now - st->flushed_ns < SW_NET_FLUSH_EVERY_NS)
+		return 0;
+	st->flushed_ns = now;
 	struct sw_flow_value *f = flow(&st->key, st->comm);
 	if (!f)
 		return 0;
