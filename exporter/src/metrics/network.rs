@@ -241,11 +241,8 @@ impl FlowAggregator {
             if metrics.is_empty() {
                 continue;
             }
-            let comm = comms.get(&pid).map(|c| {
-                let end = c.iter().position(|b| *b == 0).unwrap_or(c.len());
-                String::from_utf8_lossy(&c[..end]).into_owned()
-            });
-            let process = self.procs.get(Pid(pid), comm.as_deref().unwrap_or("unknown"));
+            let comm = comms.get(&pid).map_or_else(|| "unknown".to_string(), comm_of);
+            let process = self.procs.get(Pid(pid), &comm);
             out.push(ResourceMetrics {
                 resource: process.resource.clone(),
                 service: Arc::from(process.service_name.as_str()),
@@ -261,6 +258,12 @@ impl FlowAggregator {
         self.seen.retain(|id, _| !gone(id));
         self.procs.sweep();
     }
+}
+
+/// The kernel's NUL-padded thread name.
+fn comm_of(c: &[u8; 16]) -> String {
+    let end = c.iter().position(|b| *b == 0).unwrap_or(c.len());
+    String::from_utf8_lossy(&c[..end]).into_owned()
 }
 
 fn push_sum(
@@ -294,11 +297,39 @@ fn merge_same_name(metrics: Vec<Metric>) -> Vec<Metric> {
     out
 }
 
+/// Which flows are reported: the `run` selection (`--pid`, `--port`, `--exe`), applied to
+/// flows the way it applies to connections. Empty: every process.
+#[derive(Debug, Clone, Default)]
+pub struct FlowSelection {
+    pub pids: Vec<u32>,
+    pub ports: Vec<u16>,
+    pub exes: Vec<String>,
+}
+
+impl FlowSelection {
+    pub fn from_config(sel: &crate::config::Selection) -> Self {
+        FlowSelection { pids: sel.pids.clone(), ports: sel.ports.clone(), exes: sel.exes.clone() }
+    }
+
+    fn everything(&self) -> bool {
+        self.pids.is_empty() && self.ports.is_empty() && self.exes.is_empty()
+    }
+
+    /// `exe` is asked only when an `--exe` selection needs it.
+    pub fn selects(&self, id: &FlowId, exe: impl FnOnce() -> String) -> bool {
+        self.everything()
+            || self.pids.contains(&id.pid)
+            || self.ports.contains(&id.port)
+            || (!self.exes.is_empty() && self.exes.contains(&exe()))
+    }
+}
+
 /// Reads the kernel maps each interval.
 pub struct NetworkReader {
     flows: BpfHashMap<MapData, FlowKey, FlowValue>,
     counters: PerCpuArray<MapData, u64>,
     agg: FlowAggregator,
+    selection: FlowSelection,
     stats: Arc<Stats>,
 }
 
@@ -306,10 +337,11 @@ impl NetworkReader {
     pub fn new(
         flows: BpfHashMap<MapData, FlowKey, FlowValue>,
         counters: PerCpuArray<MapData, u64>,
+        selection: FlowSelection,
         stats: Arc<Stats>,
         now_unix_ns: u64,
     ) -> Self {
-        NetworkReader { flows, counters, agg: FlowAggregator::new(now_unix_ns), stats }
+        NetworkReader { flows, counters, agg: FlowAggregator::new(now_unix_ns), selection, stats }
     }
 
     pub fn collect(&mut self, now_unix_ns: u64, temporality: Temporality) -> Vec<ResourceMetrics> {
@@ -327,9 +359,12 @@ impl NetworkReader {
         for entry in self.flows.iter() {
             // An entry deleted while iterating ends that step with an error; skip it.
             let Ok((k, v)) = entry else { continue };
-            if let Some(id) = FlowId::from_kernel(&k) {
-                flows.push((id, FlowCounts::from(&v)));
-                keys.push((id, k));
+            let Some(id) = FlowId::from_kernel(&k) else { continue };
+            keys.push((id, k));
+            let counts = FlowCounts::from(&v);
+            let procs = &mut self.agg.procs;
+            if self.selection.selects(&id, || procs.get(Pid(id.pid), &comm_of(&counts.comm)).exe_name.clone()) {
+                flows.push((id, counts));
             }
         }
         let out = self.agg.collect(&flows, now_unix_ns, temporality);
@@ -400,6 +435,18 @@ mod tests {
         assert_eq!(value(&r, "spanwire.tcp.retransmits", None), None);
         let r = agg.collect(&[(flow(80, false), c2)], 30, Temporality::Cumulative);
         assert_eq!(value(&r, "spanwire.tcp.retransmits", None), Some(Number::Int(3)));
+    }
+
+    #[test]
+    fn selection_applies_to_flows_like_to_connections() {
+        let all = FlowSelection::default();
+        assert!(all.selects(&flow(80, false), || unreachable!("no exe needed")));
+        let ports = FlowSelection { ports: vec![8080], ..Default::default() };
+        assert!(ports.selects(&flow(8080, true), String::new));
+        assert!(!ports.selects(&flow(80, false), String::new));
+        let exes = FlowSelection { exes: vec!["nginx".into()], ..Default::default() };
+        assert!(exes.selects(&flow(80, false), || "nginx".into()));
+        assert!(!exes.selects(&flow(80, false), || "curl".into()));
     }
 
     #[test]

@@ -138,7 +138,8 @@ pub fn setup(
         }) {
             Ok((probes, maps)) => {
                 net_probes = Some(probes);
-                network = Some(NetworkReader::new(maps.flows, maps.counters, stats.clone(), now));
+                let selection = super::network::FlowSelection::from_config(&cfg.selection);
+                network = Some(NetworkReader::new(maps.flows, maps.counters, selection, stats.clone(), now));
             }
             Err(e) => tracing::warn!(error = %e, "network metrics disabled: the kernel rejected net.bpf.o"),
         }
