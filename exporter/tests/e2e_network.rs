@@ -1,7 +1,7 @@
 //! Network metrics against the kernel's own accounting, in network namespaces made here:
 //! packet loss from nftables (`numgen random`) must produce exactly the retransmits TCP_INFO
 //! reports for the socket, the exported RTT must agree with `tcpi_rtt`, and a connect to a
-//! closed port must count one failed connection.
+//! closed port (refused) or to a blackholed one (timed out) must count one failed connection.
 //!
 //! Needs root, `ip` (iproute2) and `nft` (nftables; integration/setup.sh installs both).
 //! Run: `sudo -E cargo test -p spanwire --test e2e_network`.
@@ -57,6 +57,15 @@ impl Netns {
             run(&["ip", "-n", ns, "link", "set", "lo", "up"], None)?;
         }
         Ok(guard)
+    }
+
+    /// Drops every segment arriving in B for `port` (connects to it time out).
+    fn blackhole_in_b(&self, port: u16) -> Result<()> {
+        let rules = format!(
+            "table inet swblack {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  \
+             tcp dport {port} drop\n }}\n}}\n"
+        );
+        run(&["ip", "netns", "exec", &self.b, "nft", "-f", "-"], Some(&rules))
     }
 
     /// Drops 1 in `n` data-carrying segments arriving in B for `port` (handshake, pure ACKs
@@ -117,10 +126,17 @@ struct ClientResult {
     total_retrans: u32,
     rtt_us: u32,
     refused: bool,
+    timed_out: bool,
 }
 
 /// Runs the client in namespace A, on a thread of this process (setns affects only the thread).
-fn client_in(ns: &str, server: SocketAddr, closed: SocketAddr, keep_open: Duration) -> Result<ClientResult> {
+fn client_in(
+    ns: &str,
+    server: SocketAddr,
+    closed: SocketAddr,
+    blackhole: SocketAddr,
+    keep_open: Duration,
+) -> Result<ClientResult> {
     let path = format!("/var/run/netns/{ns}");
     std::thread::scope(|s| {
         s.spawn(|| -> Result<ClientResult> {
@@ -132,6 +148,11 @@ fn client_in(ns: &str, server: SocketAddr, closed: SocketAddr, keep_open: Durati
                 Err(e) => e.kind() == ErrorKind::ConnectionRefused,
                 Ok(_) => false,
             };
+            // With net.ipv4.tcp_syn_retries=1 in A the kernel gives up after ~3 s (ETIMEDOUT).
+            let timed_out = match TcpStream::connect_timeout(&blackhole, Duration::from_secs(20)) {
+                Err(e) => e.kind() == ErrorKind::TimedOut,
+                Ok(_) => false,
+            };
             let mut c = TcpStream::connect_timeout(&server, Duration::from_secs(5))?;
             c.set_read_timeout(Some(Duration::from_secs(60)))?;
             c.write_all(&vec![0x5a; PAYLOAD])?;
@@ -141,7 +162,7 @@ fn client_in(ns: &str, server: SocketAddr, closed: SocketAddr, keep_open: Durati
             let (total_retrans, rtt_us) = tcp_info(&c)?;
             // Keep the connection open across exports so the gauge is reported while it lives.
             std::thread::sleep(keep_open);
-            Ok(ClientResult { total_retrans, rtt_us, refused })
+            Ok(ClientResult { total_retrans, rtt_us, refused, timed_out })
         })
         .join()
         .map_err(|_| anyhow::anyhow!("client thread panicked"))?
@@ -168,8 +189,10 @@ fn root_netns_retransmits_rtt_and_refused_connects_match_the_kernel() -> Result<
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let sink = rt.block_on(Sink::start())?;
     let netns = Netns::create(std::process::id() % 10_000)?;
-    let (port, closed_port) = (18_400, 18_401);
+    let (port, closed_port, blackhole_port) = (18_400, 18_401, 18_402);
     netns.drop_in_b(port, 10)?;
+    netns.blackhole_in_b(blackhole_port)?;
+    run(&["ip", "netns", "exec", &netns.a, "sysctl", "-q", "-w", "net.ipv4.tcp_syn_retries=1"], None)?;
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &netns.b]).arg(python()?).args([
         "-c",
@@ -184,10 +207,12 @@ fn root_netns_retransmits_rtt_and_refused_connects_match_the_kernel() -> Result<
 
     let server_addr = SocketAddr::from((netns.addr_b, port));
     let closed_addr = SocketAddr::from((netns.addr_b, closed_port));
-    let client = client_in(&netns.a, server_addr, closed_addr, Duration::from_millis(1000))?;
+    let blackhole_addr = SocketAddr::from((netns.addr_b, blackhole_port));
+    let client = client_in(&netns.a, server_addr, closed_addr, blackhole_addr, Duration::from_millis(1000))?;
     server.finish(Duration::from_secs(30))?;
     agent.stop()?;
     ensure!(client.refused, "connect to the closed port was not refused");
+    ensure!(client.timed_out, "connect to the blackholed port did not time out");
     ensure!(client.total_retrans > 0, "10 % loss caused no retransmit: is the nftables rule active?");
 
     let all = sink.metrics();
@@ -213,6 +238,9 @@ fn root_netns_retransmits_rtt_and_refused_connects_match_the_kernel() -> Result<
     let failed = |p: &ReceivedPoint| flow(p, closed_port) && p.attr_str("error.type") == Some("connection_refused");
     let refused = latest_by_name(&all, "spanwire.tcp.connections.failed", failed).context("no failed connection")?;
     assert_eq!(refused.number(), 1.0, "one refused connect");
+    let timeout = |p: &ReceivedPoint| flow(p, blackhole_port) && p.attr_str("error.type") == Some("timed_out");
+    let timed_out = latest_by_name(&all, "spanwire.tcp.connections.failed", timeout).context("no timed-out connect")?;
+    assert_eq!(timed_out.number(), 1.0, "one timed-out connect");
     let opened = latest_by_name(&all, "spanwire.tcp.connections.opened", |p| flow(p, port)).context("no opened")?;
     assert_eq!(opened.number(), 1.0);
     let closed = latest_by_name(&all, "spanwire.tcp.connections.closed", |p| flow(p, port)).context("no closed")?;

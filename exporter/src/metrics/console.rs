@@ -53,3 +53,59 @@ pub fn write(c: &Collection) -> std::io::Result<()> {
     }
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry_sdk::Resource;
+
+    use super::*;
+    use crate::metrics::histogram::{Histogram, DURATION_BOUNDS_S};
+    use crate::metrics::{HistogramPoint, Metric, NumberPoint, ResourceMetrics, Temporality};
+
+    #[test]
+    fn one_line_per_point_with_attributes() {
+        let mut h = Histogram::new(DURATION_BOUNDS_S);
+        h.record(0.5);
+        let c = Collection {
+            time_unix_ns: 1,
+            temporality: Temporality::Cumulative,
+            resources: vec![ResourceMetrics {
+                resource: Resource::builder_empty().build(),
+                service: Arc::from("svc"),
+                pid: 7,
+                metrics: vec![
+                    Metric {
+                        name: "http.server.request.duration".into(),
+                        unit: "s",
+                        description: "",
+                        data: MetricData::Histogram(vec![HistogramPoint {
+                            attrs: vec![("http.route", "/a\"b".into()), ("http.response.status_code", 200.into())],
+                            start_unix_ns: 0,
+                            hist: h,
+                        }]),
+                    },
+                    Metric {
+                        name: "spanwire.tcp.srtt".into(),
+                        unit: "s",
+                        description: "",
+                        data: MetricData::Gauge(vec![NumberPoint {
+                            attrs: vec![("otel.metric.overflow", AttrValue::Bool(true))],
+                            start_unix_ns: 0,
+                            value: Number::Double(0.25),
+                        }]),
+                    },
+                ],
+            }],
+        };
+        assert_eq!(
+            format(&c),
+            [
+                "metric service=svc pid=7 name=http.server.request.duration unit=s count=1 sum=0.500000 \
+                 http.route=\"/a\\\"b\" http.response.status_code=200",
+                "metric service=svc pid=7 name=spanwire.tcp.srtt unit=s value=0.25 otel.metric.overflow=true",
+            ]
+        );
+    }
+}

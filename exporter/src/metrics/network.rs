@@ -218,7 +218,8 @@ impl FlowAggregator {
                     Some((k, v)) => with(base.clone(), k, v),
                     None => base.clone(),
                 };
-                let point = NumberPoint { attrs, start_unix_ns: start, value: Number::Int(value as i64) };
+                let value = Number::Int(i64::try_from(value).unwrap_or(i64::MAX));
+                let point = NumberPoint { attrs, start_unix_ns: start, value };
                 push_sum(metrics, d.name, d.unit, d.description, point);
             }
             if counts.srtt_us > 0 {
