@@ -22,7 +22,7 @@ pub fn route_of(path: &str) -> (String, usize) {
 }
 
 /// Up to `cap` keyed series, then one overflow series.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Capped<K, V> {
     series: HashMap<K, V>,
     overflow: Option<V>,

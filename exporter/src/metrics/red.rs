@@ -201,27 +201,62 @@ impl RedAggregator {
         temporality: Temporality,
         alive: impl Fn(&ProcessInfo) -> bool,
     ) -> Vec<ResourceMetrics> {
-        let mut out = Vec::with_capacity(self.services.len());
+        let snapshot = self.snapshot(now_unix_ns, temporality, alive);
+        snapshot.build()
+    }
+
+    /// The cheap part of a collection, done while the recorder is locked: the series are
+    /// moved out (delta) or copied (cumulative); attributes and points are built afterwards
+    /// by [`Snapshot::build`] without blocking the processing stage.
+    pub fn snapshot(
+        &mut self,
+        now_unix_ns: u64,
+        temporality: Temporality,
+        alive: impl Fn(&ProcessInfo) -> bool,
+    ) -> Snapshot {
+        let cap = self.cfg.series_cap;
+        let mut services = Vec::with_capacity(self.services.len());
         for svc in self.services.values_mut() {
-            let metrics = service_metrics(svc, self.cfg.rpc_semconv);
-            if !metrics.is_empty() {
-                out.push(ResourceMetrics {
-                    resource: svc.process.resource.clone(),
-                    service: Arc::from(svc.process.service_name.as_str()),
-                    pid: svc.process.pid.0,
-                    metrics,
-                });
+            if svc.series() == 0 {
+                continue;
             }
-            if temporality == Temporality::Delta {
-                svc.http_server.clear();
-                svc.http_client.clear();
-                svc.rpc_server.clear();
-                svc.rpc_client.clear();
-                svc.start_unix_ns = now_unix_ns;
-            }
+            let copy = match temporality {
+                Temporality::Cumulative => Service {
+                    process: svc.process.clone(),
+                    start_unix_ns: svc.start_unix_ns,
+                    http_server: svc.http_server.clone(),
+                    http_client: svc.http_client.clone(),
+                    rpc_server: svc.rpc_server.clone(),
+                    rpc_client: svc.rpc_client.clone(),
+                },
+                Temporality::Delta => std::mem::replace(svc, Service::new(svc.process.clone(), cap, now_unix_ns)),
+            };
+            services.push(copy);
         }
         self.services.retain(|_, svc| alive(&svc.process));
-        out
+        Snapshot { services, rpc_semconv: self.cfg.rpc_semconv }
+    }
+}
+
+/// Series taken out of the aggregator, to be turned into metrics.
+pub struct Snapshot {
+    services: Vec<Service>,
+    rpc_semconv: RpcSemconv,
+}
+
+impl Snapshot {
+    pub fn build(self) -> Vec<ResourceMetrics> {
+        let semconv = self.rpc_semconv;
+        self.services
+            .iter()
+            .map(|svc| ResourceMetrics {
+                resource: svc.process.resource.clone(),
+                service: Arc::from(svc.process.service_name.as_str()),
+                pid: svc.process.pid.0,
+                metrics: service_metrics(svc, semconv),
+            })
+            .filter(|rm| !rm.metrics.is_empty())
+            .collect()
     }
 }
 

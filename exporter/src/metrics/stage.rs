@@ -53,7 +53,9 @@ impl MetricsStage {
         let t = self.temporality;
         let mut resources = Vec::new();
         if let Some(red) = &self.red {
-            resources.extend(red.with(|agg| agg.collect(now, t, alive)));
+            // Only the copy/move of the series happens under the lock the processor records with.
+            let snapshot = red.with(|agg| agg.snapshot(now, t, alive));
+            resources.extend(snapshot.build());
         }
         if let Some(net) = &mut self.network {
             resources.extend(net.collect(now, t));
