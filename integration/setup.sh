@@ -60,6 +60,13 @@ _sw_installed() {
 }
 
 _sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 nftables linux-libc-dev pkg-config)
+# Test applications (integration/servers/grpc): the Python gRPC app runs on
+# Debian's python3 with its grpcio; h2load drives HTTP/2 benchmarks.
+_sw_pkgs+=(python3-grpcio nghttp2-client)
+# The Node gRPC app; a Node.js that is already on PATH (e.g. from nodesource) is used as is.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    _sw_pkgs+=(nodejs npm)
+fi
 _sw_missing=()
 for _sw_p in "${_sw_pkgs[@]}"; do
     _sw_installed "$_sw_p" || _sw_missing+=("$_sw_p")
@@ -114,16 +121,33 @@ if [[ -z "${CLANG_PATH:-}" && -x /usr/bin/clang-19 ]]; then
 fi
 
 # --- toolchains ---------------------------------------------------------------
-for _sw_t in rustc cargo go python3 clang-19 bpftool; do
+for _sw_t in rustc cargo go python3 node npm clang-19 bpftool; do
     if ! command -v "$_sw_t" >/dev/null 2>&1; then
         case "$_sw_t" in
         rustc | cargo) _sw_die "'$_sw_t' not found: install Rust (rustup, toolchain >= 1.95) so that ~/.cargo/bin/$_sw_t exists" ;;
-        go) _sw_die "'go' not found: install Go (>= 1.22) at /usr/local/go or put it on PATH" ;;
+        go) _sw_die "'go' not found: install Go (>= 1.26) at /usr/local/go or put it on PATH" ;;
         python3) _sw_die "'python3' not found: install Python 3 (apt-get install python3)" ;;
         *) _sw_die "'$_sw_t' not found even after installing packages" ;;
         esac
     fi
 done
+
+# The gRPC and h2c test apps (grpc-go v1.85) need Go 1.26; tests build them with GOTOOLCHAIN=local.
+_sw_gover="$(go env GOVERSION 2>/dev/null || true)"
+if [[ "$_sw_gover" =~ ^go1\.([0-9]+) ]] && ((BASH_REMATCH[1] < 26)); then
+    _sw_log "WARNING: $_sw_gover is older than go1.26: the gRPC/h2c test apps under integration/servers will not build"
+fi
+
+# --- test applications --------------------------------------------------------
+# Node gRPC app: install its locked dependencies when node_modules is missing
+# or older than package-lock.json (npm ci keeps a copy of the lock in it).
+_sw_node_app="$SPANWIRE_ROOT/integration/servers/grpc/node"
+if [[ ! -f "$_sw_node_app/node_modules/.package-lock.json" ||
+    "$_sw_node_app/package-lock.json" -nt "$_sw_node_app/node_modules/.package-lock.json" ]]; then
+    _sw_log "npm ci (in $_sw_node_app)"
+    (cd "$_sw_node_app" && npm ci --ignore-scripts --no-audit --no-fund >&2) ||
+        _sw_die "npm ci in $_sw_node_app failed (is the npm registry reachable?)"
+fi
 
 # --- kernel -------------------------------------------------------------------
 if [[ ! -r /sys/kernel/btf/vmlinux ]]; then

@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before the programs are verified. */
 const volatile __u32 agent_tgid = 0;     /* never observe the agent itself */
 const volatile __u32 payload_max = 512;  /* bytes of payload copied per syscall (<= SW_MAX_PAYLOAD) */
+const volatile __u32 payload_wide = 4096; /* ... on sockets in wide_socks (HTTP/2: header blocks follow DATA) */
 const volatile __u8 capture_all = 1;     /* no --pid/--port/--exe selection: every process */
 const volatile __u8 port_filter_on = 0;  /* --port given: also select connections by port */
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader only past this much unread data */
@@ -28,7 +29,12 @@ const volatile __u8 logs_on = 0;         /* capture stdout/stderr writes of proc
 const volatile __u32 log_max = 1024;     /* bytes copied per stdout/stderr write (<= SW_MAX_PAYLOAD) */
 const volatile __u64 log_rate = 200;     /* stdout/stderr writes captured per process per second */
 
-#define SW_MAX_IOV 8
+/* gRPC C-core (Python, Ruby, PHP, C++...) writes one HTTP/2 header block as
+ * dozens of small iovecs (":path", a length byte, the value...): follow up to
+ * this many. A bounded loop, not unrolled (kernel >= 5.3). */
+#define SW_MAX_IOV 64
+/* "PRI * HT" read as a little-endian u64: the first 8 bytes of the HTTP/2 client preface. */
+#define SW_H2_PREFACE_HEAD 0x5448202a20495250ULL
 
 struct io_args {
 	__u64 buf;      /* user buffer, iovec array or msghdr, per `vec` */
@@ -89,6 +95,16 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } self_ports SEC(".maps");
+
+/* Sockets whose payloads are captured up to payload_wide bytes: the agent adds the
+ * connections it found to speak HTTP/2, where one write often batches DATA of some
+ * streams before the HEADERS of others, and a lost header block costs HPACK state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, __u8);
+} wide_socks SEC(".maps");
 
 /* Processes whose stdout/stderr become log records (filled by the agent as it observes them). */
 struct {
@@ -249,7 +265,7 @@ static __always_inline __u32 copy_plain(struct sw_event_buf *e, __u64 ubuf, __u3
 static __always_inline __u32 copy_iov(struct sw_event_buf *e, __u64 iov, __u64 iovcnt, __u32 want)
 {
 	__u32 done = 0;
-#pragma unroll
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < SW_MAX_IOV; i++) {
 		if (i >= iovcnt || done >= want)
 			break;
@@ -384,6 +400,8 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 	e->hdr.exit_ns = bpf_ktime_get_ns();
 	e->hdr.ret = ret;
 	__u32 want = a.sk ? payload_max : log_max;
+	if (a.sk && payload_wide > want && (__u64)ret > want && bpf_map_lookup_elem(&wide_socks, &a.sk))
+		want = payload_wide;
 	if (want > SW_MAX_PAYLOAD)
 		want = SW_MAX_PAYLOAD;
 	if ((__u64)ret < want)
@@ -399,6 +417,16 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 			e->hdr.captured = 0;
 		} else {
 			e->hdr.captured = copy_iov(e, m.msg_iov, m.msg_iovlen, want);
+		}
+	}
+	/* The HTTP/2 client preface ("PRI * HT..."): widen this socket's capture now rather
+	 * than when the agent gets to the event, which can be after the first big batches. */
+	if (a.sk && e->hdr.captured >= 8) {
+		__u64 head;
+		__builtin_memcpy(&head, e->payload, sizeof(head));
+		if (head == SW_H2_PREFACE_HEAD) {
+			__u8 one = 1;
+			bpf_map_update_elem(&wide_socks, &a.sk, &one, BPF_ANY);
 		}
 	}
 	submit(e);

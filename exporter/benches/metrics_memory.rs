@@ -71,8 +71,8 @@ fn main() {
                     role: Role::Server,
                     kind: SampleKind::Http {
                         method: "GET",
-                        status_code: 200,
-                        path: path.clone(),
+                        status_code: Some(200),
+                        path: Some(path.clone()),
                         protocol_version: "1.1",
                         scheme: "http",
                     },

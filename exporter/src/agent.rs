@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::conn::ProtoLimits;
 use crate::ebpf::loader::{KernelConfig, LoadError, LogCapture, Probes};
 use crate::ebpf::reader::Reader;
 use crate::ebpf::{exe_watch, fs};
@@ -22,6 +23,7 @@ use crate::export::{console::Console, Backend, ExportStage};
 use crate::metrics::stage::queue_gauge;
 use crate::pipeline::{LogSettings, Processor};
 use crate::request::http1::Http1Limits;
+use crate::request::http2::Http2Limits;
 use crate::stats::Stats;
 
 const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(4000);
@@ -54,6 +56,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let mut probes = Probes::load(&KernelConfig {
         agent_pid: std::process::id(),
         payload_max_bytes: cfg.capture.payload_max_bytes,
+        payload_wide_bytes: cfg.capture.http2_payload_max_bytes,
         ring_buffer_bytes: cfg.capture.ring_buffer_bytes,
         wakeup_bytes: cfg.capture.wakeup_bytes,
         capture_all: sel.is_everything(),
@@ -121,13 +124,22 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     });
     let processor = Processor::new(
         cfg.limits.max_connections,
-        Http1Limits {
-            max_head_bytes: cfg.limits.max_head_bytes,
-            max_pending_requests: cfg.limits.max_pending_requests,
+        ProtoLimits {
+            http1: Http1Limits {
+                max_head_bytes: cfg.limits.max_head_bytes,
+                max_pending_requests: cfg.limits.max_pending_requests,
+            },
+            http2: Http2Limits {
+                max_streams: cfg.limits.http2_max_streams,
+                max_header_block_bytes: cfg.limits.http2_max_header_block_bytes,
+                max_table_size: cfg.limits.http2_max_table_size,
+                max_connection_bytes: cfg.limits.http2_max_connection_bytes,
+            },
         },
         Duration::from_secs(cfg.limits.connection_idle_timeout_s),
         stats.clone(),
         logs,
+        Some(maps.wide_socks),
     );
     let processor = processor.with_metrics(metrics.as_ref().map(|m| m.red.clone()));
     let processor = tokio::spawn(processor.run(ev_rx, span_tx));
@@ -142,6 +154,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         clock: clock.clone(),
         batch_max_spans: cfg.export.batch_max_spans,
         flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
+        rpc_semconv: cfg.export.rpc_semconv,
     };
     let exporter = tokio::spawn(exporter.run(span_rx));
     let watcher =

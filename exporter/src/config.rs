@@ -104,6 +104,8 @@ impl Selection {
 pub struct CaptureConfig {
     /// Payload bytes copied per syscall (default 512, at most 4096).
     pub payload_max_bytes: u32,
+    /// Bytes copied per syscall on connections found to speak HTTP/2 (default 4096, max 4096).
+    pub http2_payload_max_bytes: u32,
     /// Kernel ring buffer size (default 16 MiB, a power of two).
     pub ring_buffer_bytes: u32,
     /// The reader drains the ring buffer at least this often (default 10 ms).
@@ -116,6 +118,7 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
             payload_max_bytes: 512,
+            http2_payload_max_bytes: 4096,
             ring_buffer_bytes: 16 << 20,
             poll_interval_ms: 10,
             wakeup_bytes: 256 << 10,
@@ -129,6 +132,44 @@ pub enum OtlpProtocol {
     Grpc,
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
+}
+
+/// Which generation of the RPC semantic conventions spans use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpcSemconv {
+    /// `rpc.system.name`, `rpc.method` = `pkg.Service/Method`, `rpc.response.status_code` (name).
+    #[default]
+    New,
+    /// `rpc.system`, `rpc.service`, `rpc.method` = `Method`, `rpc.grpc.status_code` (number).
+    Old,
+    /// Both; where a key is shared (`rpc.method`) the new value is kept.
+    Dup,
+}
+
+impl RpcSemconv {
+    /// From `OTEL_SEMCONV_STABILITY_OPT_IN` (comma-separated): `rpc/dup` gives both
+    /// generations, `rpc/old` the older one; anything else leaves `current`.
+    pub fn from_opt_in(v: &str, current: RpcSemconv) -> RpcSemconv {
+        let tokens: Vec<&str> = v.split(',').map(str::trim).collect();
+        if tokens.contains(&"rpc/dup") {
+            RpcSemconv::Dup
+        } else if tokens.contains(&"rpc/old") {
+            RpcSemconv::Old
+        } else if tokens.contains(&"rpc") {
+            RpcSemconv::New
+        } else {
+            current
+        }
+    }
+
+    pub fn new_names(self) -> bool {
+        self != RpcSemconv::Old
+    }
+
+    pub fn old_names(self) -> bool {
+        self != RpcSemconv::New
+    }
 }
 
 impl OtlpProtocol {
@@ -158,6 +199,8 @@ pub struct ExportConfig {
     pub queue_batches: usize,
     /// Export requests in flight at once (default 4).
     pub max_concurrent_exports: usize,
+    /// RPC attribute names: `new` (default), `old`, `dup`; `OTEL_SEMCONV_STABILITY_OPT_IN` wins.
+    pub rpc_semconv: RpcSemconv,
 }
 
 impl Default for ExportConfig {
@@ -170,6 +213,7 @@ impl Default for ExportConfig {
             timeout_ms: 3000,
             queue_batches: 256,
             max_concurrent_exports: 4,
+            rpc_semconv: RpcSemconv::New,
         }
     }
 }
@@ -185,6 +229,14 @@ pub struct Limits {
     pub max_pending_requests: usize,
     /// Largest HTTP head buffered per connection direction (default 16384).
     pub max_head_bytes: usize,
+    /// HTTP/2 streams tracked per connection; beyond it the oldest is evicted (default 256).
+    pub http2_max_streams: usize,
+    /// Largest HTTP/2 header block buffered per direction (default 16384).
+    pub http2_max_header_block_bytes: usize,
+    /// Cap on each HPACK dynamic table, whatever the peers negotiate (default 65536).
+    pub http2_max_table_size: usize,
+    /// Cap on the memory of one HTTP/2 connection's state (default 524288).
+    pub http2_max_connection_bytes: usize,
 }
 
 impl Default for Limits {
@@ -194,6 +246,10 @@ impl Default for Limits {
             connection_idle_timeout_s: 300,
             max_pending_requests: 64,
             max_head_bytes: 16384,
+            http2_max_streams: 256,
+            http2_max_header_block_bytes: 16384,
+            http2_max_table_size: 65536,
+            http2_max_connection_bytes: 512 * 1024,
         }
     }
 }
@@ -245,6 +301,9 @@ impl Config {
                 reason: format!("{v:?}: expected cumulative, delta or lowmemory"),
             })?;
         }
+        if let Some(v) = env("OTEL_SEMCONV_STABILITY_OPT_IN") {
+            self.export.rpc_semconv = RpcSemconv::from_opt_in(&v, self.export.rpc_semconv);
+        }
         if let Some(v) = env("SPANWIRE_PAYLOAD_MAX_BYTES") {
             self.capture.payload_max_bytes = v.trim().parse().map_err(|e| ConfigError::Invalid {
                 field: "SPANWIRE_PAYLOAD_MAX_BYTES",
@@ -260,6 +319,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "capture.payload_max_bytes",
                 reason: format!("must be 1..={max}, got {}", self.capture.payload_max_bytes),
+            });
+        }
+        if self.capture.http2_payload_max_bytes > max {
+            return Err(ConfigError::Invalid {
+                field: "capture.http2_payload_max_bytes",
+                reason: format!("must be <= {max}, got {}", self.capture.http2_payload_max_bytes),
             });
         }
         if self.logs.max_line_bytes == 0 || self.logs.max_line_bytes > max {
@@ -278,10 +343,14 @@ impl Config {
             || self.export.queue_batches == 0
             || self.export.max_concurrent_exports == 0
             || self.limits.max_connections == 0
+            || self.limits.http2_max_streams == 0
+            || self.limits.http2_max_header_block_bytes == 0
         {
             return Err(ConfigError::Invalid {
                 field: "export/limits",
-                reason: "batch_max_spans, queue_batches, max_concurrent_exports and max_connections must be > 0".into(),
+                reason: "batch_max_spans, queue_batches, max_concurrent_exports, max_connections, http2_max_streams \
+                         and http2_max_header_block_bytes must be > 0"
+                    .into(),
             });
         }
         if self.metrics.export_interval_ms == 0 || self.metrics.series_cap_per_metric == 0 {
@@ -348,5 +417,18 @@ mod tests {
         let mut c = Config::default();
         c.metrics.series_cap_per_metric = 0;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn rpc_semconv_opt_in() {
+        use RpcSemconv::*;
+        assert_eq!(RpcSemconv::from_opt_in("http,rpc/dup", New), Dup);
+        assert_eq!(RpcSemconv::from_opt_in(" rpc/old ", New), Old);
+        assert_eq!(RpcSemconv::from_opt_in("rpc", Old), New);
+        assert_eq!(RpcSemconv::from_opt_in("http/dup", Old), Old);
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "OTEL_SEMCONV_STABILITY_OPT_IN").then(|| "rpc/dup".into())).expect("valid");
+        assert_eq!(c.export.rpc_semconv, Dup);
+        assert!(Dup.new_names() && Dup.old_names() && New.new_names() && !New.old_names() && !Old.new_names());
     }
 }

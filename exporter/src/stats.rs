@@ -52,6 +52,22 @@ counters! {
     http_skipped_segments => "http_skipped_segments_total",
     /// Messages whose body framing was lost to the capture limit.
     http_lost_sync => "http_lost_sync_total",
+    /// HTTP/2 frames that broke the protocol.
+    http2_frame_errors => "http2_frame_errors_total",
+    /// HTTP/2 header blocks HPACK could not decode.
+    http2_hpack_errors => "http2_hpack_errors_total",
+    /// Times an HPACK dynamic table state became unknown (attributes left out until it is known again).
+    http2_hpack_desync => "http2_hpack_desync_total",
+    /// HTTP/2 frame headers that fell in uncaptured bytes.
+    http2_lost_sync => "http2_lost_sync_total",
+    /// HTTP/2 streams dropped by the per-connection stream or memory bound.
+    http2_streams_evicted => "http2_streams_evicted_total",
+    /// HTTP/2 header blocks not fully decoded (cut, too large, unknown table entries).
+    http2_unknown_headers => "http2_unknown_headers_total",
+    /// HTTP/2 streams whose request was never seen (not turned into spans).
+    http2_orphan_streams => "http2_orphan_streams_total",
+    /// HTTP/1.1 connections that switched to HTTP/2 with `Upgrade: h2c`.
+    h2c_upgrades => "h2c_upgrades_total",
     /// Connections evicted from the connection table (idle or table full).
     conn_evicted => "connections_evicted_total",
     /// Spans handed to the exporter.

@@ -11,6 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use common::grpc::{grpc_client, start_grpc_server, GrpcLang};
 use common::{
     clean_command, keepalive, python, require_root, serial, servers_dir, start_py_server, Agent, ChildProc, Otlp,
 };
@@ -181,6 +182,48 @@ fn root_ten_thousand_ids_make_a_handful_of_series_grpc_delta() -> Result<()> {
     ensure!(pts.iter().all(|p| p.attr_str("http.route") == Some("/users/*")));
     ensure!(stats.get("http_route_segments_collapsed_total")? >= 10_000);
     assert_eq!(stats.get("metric_series_overflow_samples_total")?, 0);
+    Ok(())
+}
+
+/// (rpc.method, rpc.response.status_code) -> count, from the newest cumulative points.
+fn by_method_code(pts: &[&ReceivedPoint]) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for p in latest(pts) {
+        let key = (
+            p.attr_str("rpc.method").unwrap_or("-").to_owned(),
+            p.attr_str("rpc.response.status_code").unwrap_or("-").to_owned(),
+        );
+        *out.entry(key).or_default() += p.number() as u64;
+    }
+    out
+}
+
+#[test]
+fn root_rpc_histograms_count_every_grpc_call_per_method_and_code() -> Result<()> {
+    require_root();
+    let _serial = serial();
+    let env = Env::start()?;
+    let server = start_grpc_server(GrpcLang::Go, "rpc-metrics-server")?;
+    let args = vec!["--port".to_string(), server.port.to_string()];
+    let agent = Agent::start_env(&args, Otlp::Grpc, &env.sink, &[("OTEL_METRIC_EXPORT_INTERVAL", INTERVAL_MS)])?;
+    let plan = "Unary:ok,Unary:ok,Unary:ok,Unary:not_found,Unary:internal,ServerStream:n:5";
+    let calls = grpc_client(GrpcLang::Go, server.port, plan, "rpc-metrics-client")?;
+    std::thread::sleep(Duration::from_millis(500));
+    agent.stop()?;
+    let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for c in &calls {
+        *want.entry((c.method.clone(), c.status.clone())).or_default() += 1;
+    }
+    ensure!(want.values().sum::<u64>() == 6, "the client made {} calls", calls.len());
+    let all = env.sink.metrics();
+    let server_pts = points(&all, "rpc.server.call.duration", "rpc-metrics-server");
+    ensure!(server_pts.iter().all(|p| p.unit == "s" && p.attr_str("rpc.system.name") == Some("grpc")));
+    assert_eq!(by_method_code(&server_pts), want, "server histogram counts per (method, code)");
+    let client_pts = points(&all, "rpc.client.call.duration", "rpc-metrics-client");
+    assert_eq!(by_method_code(&client_pts), want, "client histogram counts per (method, code)");
+    let errors: Vec<_> = latest(&server_pts).into_iter().filter_map(|p| p.attr_str("error.type")).collect();
+    assert_eq!(errors, ["INTERNAL"], "server-side error.type only for server faults");
+    ensure!(points(&all, "rpc.server.duration", "rpc-metrics-server").is_empty(), "older names only on opt-in");
     Ok(())
 }
 

@@ -28,6 +28,7 @@ fn config(ports: Vec<u16>, payload: u32) -> KernelConfig {
     KernelConfig {
         agent_pid: u32::MAX, // nobody: this test process is observed
         payload_max_bytes: payload,
+        payload_wide_bytes: 4096,
         ring_buffer_bytes: 1 << 22,
         wakeup_bytes: 1,
         capture_all: ports.is_empty(),
@@ -145,6 +146,39 @@ fn root_payload_is_cut_at_the_limit_but_length_is_real() {
     let r = data_of(&evs, s.as_raw_fd(), Direction::Ingress);
     assert_eq!(r.iter().map(|e| e.ret).sum::<i64>(), 10_000);
     assert!(r.iter().all(|e| e.payload.len() as i64 == e.ret.min(64)));
+}
+
+#[test]
+fn root_sockets_marked_wide_are_captured_up_to_the_wide_limit() {
+    let (mut c, mut s, port) = pair("127.0.0.1:0");
+    let (_p, mut maps) = start(config(vec![port], 64));
+    let big = vec![b'y'; 3000];
+    c.write_all(&big).expect("write");
+    let mut got = vec![0u8; 3000];
+    s.read_exact(&mut got).expect("read");
+    let evs = collect(&mut maps, |e| !data_of(e, c.as_raw_fd(), Direction::Egress).is_empty());
+    let first = data_of(&evs, c.as_raw_fd(), Direction::Egress);
+    assert_eq!((first.len(), first[0].payload.len()), (1, 64), "not marked: the normal limit");
+    // The agent marks a connection it found to speak HTTP/2 by its kernel socket.
+    maps.wide_socks.insert(first[0].sock.0, 1, 0).expect("mark the socket");
+    c.write_all(&big).expect("write");
+    s.read_exact(&mut got).expect("read");
+    let evs = collect(&mut maps, |e| !data_of(e, c.as_raw_fd(), Direction::Egress).is_empty());
+    let wide = data_of(&evs, c.as_raw_fd(), Direction::Egress);
+    assert_eq!(wide.len(), 1);
+    assert_eq!((wide[0].ret, wide[0].payload.len()), (3000, 3000), "marked: up to 4096");
+    assert!(wide[0].payload.iter().all(|&b| b == b'y'));
+    // The server's end is another socket: still cut at the normal limit...
+    let r = data_of(&evs, s.as_raw_fd(), Direction::Ingress);
+    assert!(!r.is_empty() && r.iter().all(|e| e.payload.len() as i64 == e.ret.min(64)));
+    // ...until it reads an HTTP/2 client preface: the kernel marks it by itself.
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").expect("write preface");
+    s.read_exact(&mut got[..24]).expect("read preface");
+    s.write_all(&big).expect("write");
+    c.read_exact(&mut got).expect("read");
+    let evs = collect(&mut maps, |e| !data_of(e, s.as_raw_fd(), Direction::Egress).is_empty());
+    let w = data_of(&evs, s.as_raw_fd(), Direction::Egress);
+    assert_eq!((w.len(), w[0].payload.len()), (1, 3000), "after the preface: up to 4096");
 }
 
 #[test]

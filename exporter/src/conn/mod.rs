@@ -5,12 +5,25 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::ebpf::records::{Pid, SockId, Tuple};
-use crate::request::http1::{Http1Connection, Http1Limits};
+use crate::request::http1::Http1Limits;
+use crate::request::http2::Http2Limits;
 use crate::trace::SpanIds;
+
+mod proto;
+
+pub use proto::Proto;
+
+/// Per-connection protocol limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtoLimits {
+    pub http1: Http1Limits,
+    pub http2: Http2Limits,
+}
 
 /// Span identity given to a request when it started, until its exchange completes.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
+    /// HTTP/1: the per-connection request number; HTTP/2: the stream id.
     pub request_id: u64,
     /// The thread that read (server) or wrote (client) the request head.
     pub tid: u32,
@@ -43,11 +56,13 @@ impl ConnAddrs {
 
 pub struct Conn {
     pub addrs: ConnAddrs,
-    pub http1: Http1Connection,
+    pub proto: Proto,
+    /// The kernel socket this connection put in the kernel's `wide_socks` map, if any.
+    pub wide_sock: Option<u64>,
     pub last_seen_ns: u64,
     /// Requests in flight with their span ids, oldest first.
     pub ctxs: VecDeque<RequestCtx>,
-    /// The next request id that has no span ids yet.
+    /// HTTP/1: the next request id that has no span ids yet.
     pub next_ctx_id: u64,
 }
 
@@ -63,12 +78,11 @@ pub struct Displaced {
 pub struct ConnTable {
     map: HashMap<ConnKey, Conn>,
     max_conns: usize,
-    limits: Http1Limits,
 }
 
 impl ConnTable {
-    pub fn new(max_conns: usize, limits: Http1Limits) -> Self {
-        ConnTable { map: HashMap::new(), max_conns: max_conns.max(1), limits }
+    pub fn new(max_conns: usize) -> Self {
+        ConnTable { map: HashMap::new(), max_conns: max_conns.max(1) }
     }
 
     pub fn len(&self) -> usize {
@@ -90,10 +104,10 @@ impl ConnTable {
         if !self.map.contains_key(&key) && self.map.len() >= self.max_conns {
             displaced.evicted = self.evict_oldest();
         }
-        let limits = self.limits;
         let conn = self.map.entry(key).or_insert_with(|| Conn {
             addrs: ConnAddrs::new(tuple),
-            http1: Http1Connection::new(limits),
+            proto: Proto::Unknown,
+            wide_sock: None,
             last_seen_ns: now_ns,
             ctxs: VecDeque::new(),
             next_ctx_id: 0,
@@ -140,7 +154,7 @@ mod tests {
 
     #[test]
     fn bounded_by_evicting_least_recent() {
-        let mut t = ConnTable::new(2, Http1Limits::default());
+        let mut t = ConnTable::new(2);
         assert!(t.entry(key(1), tuple(1), 10).1.evicted.is_none());
         assert!(t.entry(key(2), tuple(2), 20).1.evicted.is_none());
         t.entry(key(1), tuple(1), 30);
@@ -151,7 +165,7 @@ mod tests {
 
     #[test]
     fn reused_socket_with_new_tuple_is_a_new_connection() {
-        let mut t = ConnTable::new(8, Http1Limits::default());
+        let mut t = ConnTable::new(8);
         t.entry(key(1), tuple(1), 10);
         let (c, old) = t.entry(key(1), tuple(9), 20);
         assert_eq!(c.addrs.tuple, tuple(9));
@@ -160,7 +174,7 @@ mod tests {
 
     #[test]
     fn idle_connections_are_evicted() {
-        let mut t = ConnTable::new(8, Http1Limits::default());
+        let mut t = ConnTable::new(8);
         t.entry(key(1), tuple(1), 10);
         t.entry(key(2), tuple(2), 100);
         let gone = t.evict_idle(50);

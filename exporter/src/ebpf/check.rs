@@ -99,6 +99,7 @@ pub fn run_checks() -> Vec<CheckItem> {
     let load = Probes::load(&KernelConfig {
         agent_pid: std::process::id(),
         payload_max_bytes: 512,
+        payload_wide_bytes: 4096,
         ring_buffer_bytes: 1 << 16,
         wakeup_bytes: 1 << 15,
         capture_all: true,

@@ -38,6 +38,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
 pub struct KernelConfig {
     pub agent_pid: u32,
     pub payload_max_bytes: u32,
+    /// Bytes copied per syscall on sockets in `wide_socks` (HTTP/2 connections).
+    pub payload_wide_bytes: u32,
     pub ring_buffer_bytes: u32,
     /// Wake the reader when this many bytes are waiting; below that it polls on a timer.
     pub wakeup_bytes: u64,
@@ -97,6 +99,8 @@ pub struct ProbeMaps {
     pub counters: PerCpuArray<MapData, u64>,
     pub pid_filter: BpfHashMap<MapData, u32, u8>,
     pub log_pids: BpfHashMap<MapData, u32, u8>,
+    /// Sockets captured up to `payload_wide_bytes` (the agent adds HTTP/2 connections).
+    pub wide_socks: BpfHashMap<MapData, u64, u8>,
 }
 
 impl Probes {
@@ -123,6 +127,7 @@ impl Probes {
         let mut ebpf = EbpfLoader::new()
             .override_global("agent_tgid", &cfg.agent_pid, true)
             .override_global("payload_max", &cfg.payload_max_bytes, true)
+            .override_global("payload_wide", &cfg.payload_wide_bytes.clamp(cfg.payload_max_bytes, MAX_PAYLOAD), true)
             .override_global("capture_all", &capture_all, true)
             .override_global("port_filter_on", &port_filter_on, true)
             .override_global("wakeup_bytes", &cfg.wakeup_bytes, true)
@@ -188,7 +193,10 @@ impl Probes {
         let counters = take("counters")?;
         let pid_filter = take("pid_filter")?;
         let log_pids = take("log_pids")?;
+        let wide_socks = take("wide_socks")?;
         Ok(ProbeMaps {
+            wide_socks: BpfHashMap::try_from(wide_socks)
+                .map_err(|e| LoadError::Map { map: "wide_socks", source: Box::new(e) })?,
             events: RingBuf::try_from(events).map_err(|e| LoadError::Map { map: "events", source: Box::new(e) })?,
             counters: PerCpuArray::try_from(counters)
                 .map_err(|e| LoadError::Map { map: "counters", source: Box::new(e) })?,

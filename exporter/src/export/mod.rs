@@ -37,6 +37,7 @@ pub struct ExportStage {
     pub clock: Arc<Clock>,
     pub batch_max_spans: usize,
     pub flush_interval: Duration,
+    pub rpc_semconv: crate::config::RpcSemconv,
 }
 
 /// One process's share of a flush.
@@ -84,7 +85,7 @@ struct Builders {
 impl ExportStage {
     /// Runs until the input channel closes, then flushes and shuts the exporters down.
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<Telemetry>>) {
-        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval } = self;
+        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval, rpc_semconv } = self;
         let (console, span_pool, log_pool) = match backend {
             Backend::Console(c) => (Some(c), Pool::new(Vec::new()), Pool::new(Vec::new())),
             Backend::Otlp { spans, logs } => (None, Pool::new(spans), Pool::new(logs)),
@@ -92,7 +93,7 @@ impl ExportStage {
         let mut pools = (span_pool, log_pool);
         let provider = SdkLoggerProvider::builder().build();
         let scope = InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build();
-        let builders = Builders { spans: SpanBuilder::default(), logger: provider.logger("spanwire"), scope };
+        let builders = Builders { spans: SpanBuilder::new(rpc_semconv), logger: provider.logger("spanwire"), scope };
         let mut pending: Vec<Telemetry> = Vec::new();
         let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

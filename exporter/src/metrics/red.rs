@@ -9,57 +9,24 @@ use super::cardinality::{route_of, Capped, Slot};
 use super::histogram::{Histogram, DURATION_BOUNDS_MS, DURATION_BOUNDS_S, SIZE_BOUNDS_BY};
 use super::sample::{RequestSample, SampleKind};
 use super::{Attrs, HistogramPoint, Metric, MetricData, ResourceMetrics, Temporality};
+pub use crate::config::RpcSemconv;
 use crate::decorate::process::ProcessInfo;
 use crate::protocol::grpc::GrpcCode;
 use crate::request::Role;
 use crate::stats::Stats;
 
-/// Which generation of RPC metric names and attributes to emit (`OTEL_SEMCONV_STABILITY_OPT_IN`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RpcSemconv {
-    /// `rpc.server.call.duration` (s), `rpc.system.name`, `rpc.method` = `pkg.Service/Method`,
-    /// `rpc.response.status_code` (code name).
-    #[default]
-    New,
-    /// `rpc.server.duration` (ms), `rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`.
-    Old,
-    /// Both.
-    Dup,
-}
-
-impl RpcSemconv {
-    /// From a comma-separated `OTEL_SEMCONV_STABILITY_OPT_IN`: `rpc/dup` → both, `rpc/old` → older only.
-    pub fn from_opt_in(value: Option<&str>) -> Self {
-        let tokens: Vec<&str> = value.unwrap_or("").split(',').map(str::trim).collect();
-        if tokens.contains(&"rpc/dup") {
-            RpcSemconv::Dup
-        } else if tokens.contains(&"rpc/old") {
-            RpcSemconv::Old
-        } else {
-            RpcSemconv::New
-        }
-    }
-
-    fn new_names(self) -> bool {
-        self != RpcSemconv::Old
-    }
-
-    fn old_names(self) -> bool {
-        self != RpcSemconv::New
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct RedConfig {
     /// Distinct series per metric family per service before the overflow series is used.
     pub series_cap: usize,
+    /// Which generation of RPC metric names and attributes to emit (the spans' setting).
     pub rpc_semconv: RpcSemconv,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct HttpKey {
     method: &'static str,
-    status: u16,
+    status: Option<u16>,
     /// Server only.
     route: Option<Arc<str>>,
     error_type: Option<Arc<str>>,
@@ -144,9 +111,12 @@ impl RedAggregator {
             SampleKind::Http { method, status_code, path, protocol_version, scheme } => {
                 let (family, route, server) = match s.role {
                     Role::Server => {
-                        let (route, collapsed) = route_of(path);
-                        self.stats.route_segments_collapsed.add(collapsed as u64);
-                        (&mut svc.http_server, Some(Arc::from(route)), None)
+                        let route = path.as_deref().map(|p| {
+                            let (route, collapsed) = route_of(p);
+                            self.stats.route_segments_collapsed.add(collapsed as u64);
+                            Arc::from(route)
+                        });
+                        (&mut svc.http_server, route, None)
                     }
                     Role::Client => (&mut svc.http_client, None, server),
                 };
@@ -282,7 +252,9 @@ const OVERFLOW: &str = "otel.metric.overflow";
 fn http_attrs(k: &HttpKey) -> Attrs {
     let mut a: Attrs = Vec::with_capacity(8);
     a.push((sc::HTTP_REQUEST_METHOD, k.method.into()));
-    a.push((sc::HTTP_RESPONSE_STATUS_CODE, i64::from(k.status).into()));
+    if let Some(status) = k.status {
+        a.push((sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status).into()));
+    }
     if let Some(r) = &k.route {
         a.push((sc::HTTP_ROUTE, r.clone().into()));
     }

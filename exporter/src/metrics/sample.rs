@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::decorate::process::ProcessInfo;
 use crate::protocol::grpc::GrpcCode;
-use crate::request::Role;
+use crate::protocol::http1::head::Method;
+use crate::request::{Call, Role};
 use crate::signals::traces::{host_without_port, semconv_method, HttpSpan};
 
 /// What a request was, with the fields its metrics' attributes come from.
@@ -13,9 +14,10 @@ pub enum SampleKind {
     Http {
         /// Semantic-convention method (`GET`…, or `_OTHER`).
         method: &'static str,
-        status_code: u16,
+        /// `None` when the response status was not seen (HTTP/2 stream reset).
+        status_code: Option<u16>,
         /// The request path (no query); the aggregator derives `http.route` from it.
-        path: String,
+        path: Option<String>,
         /// `1.0`, `1.1` or `2`.
         protocol_version: &'static str,
         scheme: &'static str,
@@ -49,28 +51,63 @@ pub struct RequestSample {
 
 impl From<&HttpSpan> for RequestSample {
     fn from(s: &HttpSpan) -> Self {
-        let ex = &s.exchange;
-        let (method, _) = semconv_method(&ex.request.method);
-        let status = ex.response.status;
+        let role = s.call.role();
+        let failed = s.failed();
+        let (kind, error_type, host, request_bytes, response_bytes) = match &s.call {
+            Call::Http1(ex) => {
+                let status = ex.response.status;
+                let kind = SampleKind::Http {
+                    method: semconv_method(&ex.request.method).0,
+                    status_code: Some(status),
+                    path: Some(ex.request.path.clone()),
+                    protocol_version: if ex.request.version_minor == 0 { "1.0" } else { "1.1" },
+                    scheme: "http",
+                };
+                let error = failed.then(|| status.to_string());
+                (kind, error, ex.request.host.as_deref(), ex.request_body_bytes, ex.response_body_bytes)
+            }
+            Call::Http2(ex) => {
+                let kind = match &ex.grpc {
+                    Some(g) => SampleKind::Rpc {
+                        system: "grpc",
+                        method: g.method.clone(),
+                        code: g.outcome(ex.reset, ex.end_ns.saturating_sub(ex.start_ns)).and_then(GrpcCode::from_u32),
+                    },
+                    None => SampleKind::Http {
+                        method: ex.method.as_deref().map_or("_OTHER", |m| {
+                            let parsed =
+                                Method::from_token(m.as_bytes()).unwrap_or_else(|| Method::Other(m.to_owned()));
+                            semconv_method(&parsed).0
+                        }),
+                        status_code: ex.status,
+                        path: ex.path.clone(),
+                        protocol_version: "2",
+                        scheme: if ex.scheme.as_deref() == Some("https") { "https" } else { "http" },
+                    },
+                };
+                let error = match &kind {
+                    SampleKind::Rpc { code, .. } if failed => {
+                        Some(code.map_or_else(|| "UNKNOWN_STATUS".to_string(), |c| c.name().to_string()))
+                    }
+                    SampleKind::Http { status_code: Some(st), .. } if failed => Some(st.to_string()),
+                    _ => None,
+                };
+                (kind, error, ex.authority.as_deref(), ex.request_body_bytes, ex.response_body_bytes)
+            }
+        };
         let (local_port, remote_port) = (s.addrs.tuple.local.port(), s.addrs.tuple.remote.port());
-        let host = ex.request.host.as_deref().map(host_without_port).filter(|h| !h.is_empty());
-        let (server_address, server_port) = match ex.role {
+        let host = host.map(host_without_port).filter(|h| !h.is_empty());
+        let (server_address, server_port) = match role {
             Role::Server => (host.map_or_else(|| s.addrs.local_ip.clone(), Arc::from), local_port),
             Role::Client => (host.map_or_else(|| s.addrs.remote_ip.clone(), Arc::from), remote_port),
         };
         RequestSample {
-            role: ex.role,
-            kind: SampleKind::Http {
-                method,
-                status_code: status,
-                path: ex.request.path.clone(),
-                protocol_version: if ex.request.version_minor == 0 { "1.0" } else { "1.1" },
-                scheme: "http",
-            },
-            error_type: s.failed().then(|| status.to_string()),
-            duration_s: ex.end_ns.saturating_sub(ex.start_ns) as f64 / 1e9,
-            request_bytes: ex.request_body_bytes,
-            response_bytes: ex.response_body_bytes,
+            role,
+            kind,
+            error_type,
+            duration_s: s.call.end_ns().saturating_sub(s.call.start_ns()) as f64 / 1e9,
+            request_bytes,
+            response_bytes,
             server_address,
             server_port,
             process: s.process.clone(),

@@ -115,7 +115,7 @@ pub fn setup(
     queues: Vec<super::self_metrics::QueueGauge>,
 ) -> Result<MetricsSetup, SetupError> {
     use super::otlp::{destination, MetricsDestination};
-    use super::red::{RedAggregator, RedConfig, RpcSemconv};
+    use super::red::{RedAggregator, RedConfig};
     let env = |k: &str| std::env::var(k).ok();
     let backend = match destination(&cfg.export, env)? {
         MetricsDestination::Console => MetricsBackend::Console,
@@ -125,10 +125,7 @@ pub fn setup(
             MetricsBackend::Otlp(Box::new(MetricsClient::new(protocol, &url, headers, timeout)?))
         }
     };
-    let red_cfg = RedConfig {
-        series_cap: cfg.metrics.series_cap_per_metric,
-        rpc_semconv: RpcSemconv::from_opt_in(env("OTEL_SEMCONV_STABILITY_OPT_IN").as_deref()),
-    };
+    let red_cfg = RedConfig { series_cap: cfg.metrics.series_cap_per_metric, rpc_semconv: cfg.export.rpc_semconv };
     let red = Arc::new(RedRecorder::new(RedAggregator::new(red_cfg, stats.clone())));
     let now = unix_now_ns();
     let mut net_probes = None;

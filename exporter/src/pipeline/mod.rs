@@ -1,4 +1,6 @@
-//! The processing stage: kernel events -> connection table -> HTTP exchanges -> spans.
+//! The processing stage: kernel events -> connection table -> HTTP/1, HTTP/2 and gRPC calls -> spans.
+
+mod requests;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,24 +12,23 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::clock::monotonic_ns;
-use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, RequestCtx};
+use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, Proto, ProtoLimits};
 use crate::decorate::process::ProcessCache;
 use crate::ebpf::records::{EventKind, Pid, RawEvent};
-use crate::request::http1::{Exchange, Http1Limits, Http1Stats};
-use crate::request::{Direction, Role, Segment};
+use crate::request::{Call, Direction, Segment};
 use crate::signals::logs::{detect_level, split_lines, Level, LogLine};
 use crate::signals::traces::HttpSpan;
 use crate::signals::Telemetry;
 use crate::stats::Stats;
 use crate::trace::{Linker, SpanIds};
+use requests::{Calls, Feeder, ProtoStats};
 
 pub struct Processor {
     conns: ConnTable,
     procs: ProcessCache,
-    linker: Linker,
+    calls: Calls,
     stats: Arc<Stats>,
-    http_stats: Http1Stats,
-    reported: Http1Stats,
+    reported: ProtoStats,
     idle_timeout: Duration,
     last_sweep_ns: u64,
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
@@ -35,6 +36,8 @@ pub struct Processor {
     logs: Option<LogSettings>,
     /// RED metrics, recorded from every request that becomes a span.
     metrics: Option<Arc<crate::metrics::red::RedRecorder>>,
+    /// The kernel's `wide_socks` map: HTTP/2 connections get a larger capture.
+    wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
 }
 
 /// stdout/stderr capture: which processes the kernel captures, and how lines are cut.
@@ -69,23 +72,24 @@ fn effective_ns(ev: &RawEvent) -> u64 {
 impl Processor {
     pub fn new(
         max_conns: usize,
-        limits: Http1Limits,
+        limits: ProtoLimits,
         idle_timeout: Duration,
         stats: Arc<Stats>,
         logs: Option<LogSettings>,
+        wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
     ) -> Self {
         Processor {
-            conns: ConnTable::new(max_conns, limits),
+            conns: ConnTable::new(max_conns),
             procs: ProcessCache::new("/proc"),
-            linker: Linker::new(max_conns),
+            calls: Calls { linker: Linker::new(max_conns), limits, stats: ProtoStats::default() },
             stats,
-            http_stats: Http1Stats::default(),
-            reported: Http1Stats::default(),
+            reported: ProtoStats::default(),
             idle_timeout,
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
             logs,
             metrics: None,
+            wide_socks,
         }
     }
 
@@ -117,7 +121,7 @@ impl Processor {
         self.send(&tx, spans);
         // Shutdown: requests still waiting for a response are not spans; count them.
         for (_, conn) in self.conns.drain() {
-            self.http_stats.dropped_requests += conn.http1.pending_requests() as u64;
+            self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
         }
         self.report_http_stats();
     }
@@ -207,7 +211,7 @@ impl Processor {
             return;
         }
         let process = self.procs.get(ev.pid, &ev.comm);
-        let trace = self.linker.serving(ev.pid, ev.tid).cloned();
+        let trace = self.calls.linker.serving(ev.pid, ev.tid).cloned();
         let count = lines.len();
         for (i, (body, cut)) in lines.into_iter().enumerate() {
             out.push(Telemetry::Log(LogLine {
@@ -225,20 +229,24 @@ impl Processor {
     fn on_data(&mut self, ev: &RawEvent, key: ConnKey, spans: &mut Vec<Telemetry>) {
         let Some(dir) = ev.direction else { return };
         let (conn, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
-        let mut exchanges = Vec::new();
-        if !conn.http1.is_opaque() {
-            let seg = Segment {
-                data: &ev.payload,
-                len: u64::try_from(ev.ret).unwrap_or(0),
-                enter_ns: ev.enter_ns,
-                exit_ns: ev.exit_ns,
-            };
-            conn.http1.feed(dir, &seg, &mut exchanges, &mut self.http_stats);
-            start_requests(&mut self.linker, conn, ev.pid, ev.tid);
+        let seg = Segment {
+            data: &ev.payload,
+            len: u64::try_from(ev.ret).unwrap_or(0),
+            enter_ns: ev.enter_ns,
+            exit_ns: ev.exit_ns,
+        };
+        let who = Feeder { pid: ev.pid, tid: ev.tid };
+        let mut done = Vec::new();
+        self.calls.feed(conn, dir, &seg, who, &mut done);
+        if conn.wide_sock.is_none() && matches!(conn.proto, Proto::Http2(_)) {
+            if let Some(map) = &mut self.wide_socks {
+                match map.insert(key.sock.0, 1, 0) {
+                    Ok(()) => conn.wide_sock = Some(key.sock.0),
+                    Err(e) => tracing::debug!(error = %e, "cannot widen the capture of an HTTP/2 connection"),
+                }
+            }
         }
         let addrs = conn.addrs.clone();
-        let done: Vec<(Exchange, SpanIds)> =
-            exchanges.into_iter().map(|ex| end_request(&mut self.linker, conn, ev.pid, ex)).collect();
         self.close_displaced(displaced, ev, spans);
         self.emit(ev.pid, &ev.comm, &addrs, done, spans);
     }
@@ -257,29 +265,27 @@ impl Processor {
 
     /// Closes a connection's protocol state and turns what completes into spans.
     fn finish(&mut self, pid: Pid, comm: &str, mut conn: Conn, ts_ns: u64, out: &mut Vec<Telemetry>) {
-        let mut exchanges = Vec::new();
-        conn.http1.close(ts_ns, &mut exchanges, &mut self.http_stats);
-        let done: Vec<(Exchange, SpanIds)> =
-            exchanges.into_iter().map(|ex| end_request(&mut self.linker, &mut conn, pid, ex)).collect();
-        forget_requests(&mut self.linker, &mut conn, pid);
+        self.unwiden(&conn);
+        let mut done = Vec::new();
+        self.calls.close(&mut conn, pid, ts_ns, &mut done);
         self.emit(pid, comm, &conn.addrs, done, out);
     }
 
-    fn emit(
-        &mut self,
-        pid: Pid,
-        comm: &str,
-        addrs: &ConnAddrs,
-        done: Vec<(Exchange, SpanIds)>,
-        out: &mut Vec<Telemetry>,
-    ) {
+    /// The connection is gone: its socket leaves `wide_socks` (an LRU map, so a miss only costs space).
+    fn unwiden(&mut self, conn: &Conn) {
+        if let (Some(sock), Some(map)) = (conn.wide_sock, &mut self.wide_socks) {
+            let _ = map.remove(&sock);
+        }
+    }
+
+    fn emit(&mut self, pid: Pid, comm: &str, addrs: &ConnAddrs, done: Vec<(Call, SpanIds)>, out: &mut Vec<Telemetry>) {
         if done.is_empty() {
             return;
         }
         let process = self.procs.get(pid, comm);
         let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
-        for (exchange, ids) in done {
-            let span = HttpSpan { exchange, process: process.clone(), addrs: addrs.clone(), ids };
+        for (call, ids) in done {
+            let span = HttpSpan { call, process: process.clone(), addrs: addrs.clone(), ids };
             if let Some(m) = &self.metrics {
                 m.record(&(&span).into());
             }
@@ -296,8 +302,9 @@ impl Processor {
         let idle = self.conns.evict_idle(cutoff);
         self.stats.conn_evicted.add(idle.len() as u64);
         for (key, mut conn) in idle {
-            self.http_stats.dropped_requests += conn.http1.pending_requests() as u64;
-            forget_requests(&mut self.linker, &mut conn, key.pid);
+            self.unwiden(&conn);
+            self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
+            self.calls.forget(&mut conn, key.pid);
         }
         self.procs.sweep();
         if let Some(logs) = &mut self.logs {
@@ -315,95 +322,47 @@ impl Processor {
         self.report_http_stats();
     }
 
-    /// Moves HTTP parser counters into the shared stats (as deltas), logging each kind once.
+    /// Moves parser counters into the shared stats (as deltas), logging each kind once.
     fn report_http_stats(&mut self) {
-        let (now, before) = (self.http_stats, self.reported);
+        let (now, before) = (self.calls.stats, self.reported);
         let s = &self.stats;
-        s.http_parse_errors.lost(now.parse_errors - before.parse_errors, "unparseable HTTP/1 traffic");
+        let (h1, b1) = (now.http1, before.http1);
+        s.http_parse_errors.lost(h1.parse_errors - b1.parse_errors, "unparseable HTTP/1 traffic");
         s.http_unmatched_responses
-            .lost(now.unmatched_responses - before.unmatched_responses, "HTTP responses without a request");
+            .lost(h1.unmatched_responses - b1.unmatched_responses, "HTTP responses without a request");
         s.http_unmatched_requests
-            .lost(now.dropped_requests - before.dropped_requests, "HTTP requests without a response were dropped");
-        s.http_skipped_segments.add(now.skipped_segments - before.skipped_segments);
+            .lost(h1.dropped_requests - b1.dropped_requests, "HTTP requests without a response were dropped");
+        s.http_skipped_segments.add(h1.skipped_segments - b1.skipped_segments);
         s.http_lost_sync
-            .lost(now.lost_sync - before.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
+            .lost(h1.lost_sync - b1.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
+        let (h2, b2) = (now.http2, before.http2);
+        s.http2_frame_errors.lost(h2.frame_errors - b2.frame_errors, "invalid HTTP/2 frames");
+        s.http2_hpack_errors.lost(h2.hpack_errors - b2.hpack_errors, "undecodable HTTP/2 header blocks (HPACK)");
+        s.http2_hpack_desync.lost(
+            h2.hpack_desync - b2.hpack_desync,
+            "HTTP/2 header compression state lost (capture started mid-connection or a block was not captured): \
+             affected attributes are left out",
+        );
+        s.http2_lost_sync.lost(h2.lost_sync - b2.lost_sync, "HTTP/2 frame boundaries lost to the capture limit");
+        s.http2_streams_evicted
+            .lost(h2.streams_evicted - b2.streams_evicted, "HTTP/2 streams evicted (stream or memory bound)");
+        s.http2_unknown_headers.add(h2.unknown_headers - b2.unknown_headers);
+        s.http2_orphan_streams
+            .lost(h2.orphan_streams - b2.orphan_streams, "HTTP/2 responses whose request was not seen");
+        s.h2c_upgrades.add(now.h2c_upgrades - before.h2c_upgrades);
         self.reported = now;
     }
 }
 
-/// The log record of a failed request (server 5xx, client >= 400), carrying the span's ids.
+/// The log record of a failed request (HTTP server 5xx / client >= 400, gRPC error), carrying the span's ids.
 fn failed_request_log(span: &HttpSpan) -> LogLine {
-    let ex = &span.exchange;
-    let side = match ex.role {
-        Role::Server => "server",
-        Role::Client => "client",
-    };
     LogLine {
         process: span.process.clone(),
-        ts_ns: ex.end_ns,
-        body: format!("HTTP {} {} {} failed ({side})", ex.response.status, ex.request.method, ex.request.path),
-        severity: Some(if ex.response.status >= 500 { Level::Error } else { Level::Warn }),
-        source: "http",
+        ts_ns: span.call.end_ns(),
+        body: span.failure_summary(),
+        severity: Some(if span.failed_severely() { Level::Error } else { Level::Warn }),
+        source: if matches!(span.call, Call::Http2(ref ex) if ex.grpc.is_some()) { "grpc" } else { "http" },
         trace: Some(span.ids.clone()),
         truncated: false,
-    }
-}
-
-/// Gives span ids to requests whose head was just read (server) or written (client).
-fn start_requests(linker: &mut Linker, conn: &mut Conn, pid: Pid, tid: u32) {
-    let Some(role) = conn.http1.role() else { return };
-    let tuple = conn.addrs.tuple;
-    for (request_id, head) in conn.http1.pending() {
-        if request_id < conn.next_ctx_id {
-            continue;
-        }
-        let (ids, _) = match role {
-            Role::Server => {
-                linker.server_started(pid, tid, &tuple, head.traceparent.as_deref(), head.tracestate.as_deref())
-            }
-            Role::Client => {
-                linker.client_started(pid, tid, &tuple, head.traceparent.as_deref(), head.tracestate.as_deref())
-            }
-        };
-        conn.ctxs.push_back(RequestCtx { request_id, tid, ids });
-        conn.next_ctx_id = request_id + 1;
-    }
-}
-
-/// The span ids of a completed exchange; requests older than it were dropped and are forgotten.
-fn end_request(linker: &mut Linker, conn: &mut Conn, pid: Pid, ex: Exchange) -> (Exchange, SpanIds) {
-    while conn.ctxs.front().is_some_and(|c| c.request_id < ex.request_id) {
-        if let Some(old) = conn.ctxs.pop_front() {
-            release(linker, &conn.addrs, ex.role, pid, &old);
-        }
-    }
-    let started = match conn.ctxs.front() {
-        Some(c) if c.request_id == ex.request_id => conn.ctxs.pop_front(),
-        _ => None,
-    };
-    // Every request is given ids when it starts; should one complete unseen, it gets root ids.
-    let ctx = started.unwrap_or_else(|| {
-        let (ids, _) = match ex.role {
-            Role::Server => linker.server_started(pid, 0, &conn.addrs.tuple, None, None),
-            Role::Client => linker.client_started(pid, 0, &conn.addrs.tuple, None, None),
-        };
-        RequestCtx { request_id: ex.request_id, tid: 0, ids }
-    });
-    release(linker, &conn.addrs, ex.role, pid, &ctx);
-    (ex, ctx.ids)
-}
-
-fn release(linker: &mut Linker, addrs: &ConnAddrs, role: Role, pid: Pid, ctx: &RequestCtx) {
-    match role {
-        Role::Server => linker.server_finished(pid, ctx.tid, &ctx.ids),
-        Role::Client => linker.client_finished(&addrs.tuple, &ctx.ids),
-    }
-}
-
-/// Forgets the span ids of requests that will never complete (connection closed or evicted).
-fn forget_requests(linker: &mut Linker, conn: &mut Conn, pid: Pid) {
-    let role = conn.http1.role().unwrap_or(Role::Server);
-    for ctx in std::mem::take(&mut conn.ctxs) {
-        release(linker, &conn.addrs, role, pid, &ctx);
     }
 }

@@ -132,6 +132,8 @@ pub struct GrpcCall {
     pub status_code: Option<u32>,
     /// `grpc-message`, percent-decoded, at most [`MAX_MESSAGE_BYTES`].
     pub message: Option<String>,
+    /// The client's deadline from `grpc-timeout`, ns.
+    pub timeout_ns: Option<u64>,
 }
 
 impl GrpcCall {
@@ -143,6 +145,56 @@ impl GrpcCall {
     pub fn is_error(&self, role: Role) -> bool {
         self.status_code.is_some_and(|c| is_span_error(role, c))
     }
+
+    /// The call's status code: `grpc-status` when it was seen; otherwise what
+    /// the stream's end implies. A stream reset (or cut) once the client's
+    /// `grpc-timeout` had elapsed is DEADLINE_EXCEEDED (the client gives up
+    /// with RST_STREAM(CANCEL) when its deadline passes); another reset maps
+    /// by the gRPC HTTP/2 spec. `None` when nothing says how the call ended.
+    pub fn outcome(&self, reset: Option<u32>, duration_ns: u64) -> Option<u32> {
+        if self.status_code.is_some() {
+            return self.status_code;
+        }
+        // Both ends measure the deadline from slightly different instants: allow 5 %.
+        let deadline_passed = self.timeout_ns.is_some_and(|t| duration_ns.saturating_mul(100) >= t.saturating_mul(95));
+        match reset {
+            Some(_) if deadline_passed => Some(GrpcCode::DeadlineExceeded.code()),
+            Some(code) => Some(code_of_reset(code).code()),
+            None => None,
+        }
+    }
+}
+
+/// gRPC status of a call ended by RST_STREAM with this HTTP/2 error code
+/// (PROTOCOL-HTTP2.md, "Errors").
+pub fn code_of_reset(error_code: u32) -> GrpcCode {
+    match error_code {
+        0x7 => GrpcCode::Unavailable,       // REFUSED_STREAM
+        0x8 => GrpcCode::Cancelled,         // CANCEL
+        0xb => GrpcCode::ResourceExhausted, // ENHANCE_YOUR_CALM
+        0xc => GrpcCode::PermissionDenied,  // INADEQUATE_SECURITY
+        _ => GrpcCode::Internal,
+    }
+}
+
+/// Parses a `grpc-timeout` value (up to 8 digits and a unit of H M S m u n) to ns.
+pub fn parse_timeout(v: &[u8]) -> Option<u64> {
+    let (&unit, digits) = v.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    let ns_per_unit: u64 = match unit {
+        b'H' => 3_600_000_000_000,
+        b'M' => 60_000_000_000,
+        b'S' => 1_000_000_000,
+        b'm' => 1_000_000,
+        b'u' => 1_000,
+        b'n' => 1,
+        _ => return None,
+    };
+    // 99999999H does not fit in u64 ns: such a deadline is "never".
+    Some(n.saturating_mul(ns_per_unit))
 }
 
 /// Parses a `grpc-status` value (decimal).
@@ -221,11 +273,31 @@ mod tests {
         }
         assert!(!is_span_error(Role::Server, 99));
         assert!(is_span_error(Role::Client, 99));
-        let call = GrpcCall { method: "a/b".into(), status_code: None, message: None };
+        let call = GrpcCall { method: "a/b".into(), status_code: None, message: None, timeout_ns: None };
         assert!(!call.is_error(Role::Client));
         let call = GrpcCall { status_code: Some(5), ..call };
         assert_eq!(call.status(), Some(GrpcCode::NotFound));
         assert!(call.is_error(Role::Client) && !call.is_error(Role::Server));
+    }
+
+    #[test]
+    fn timeouts_and_outcomes() {
+        assert_eq!(parse_timeout(b"100m"), Some(100_000_000));
+        assert_eq!(parse_timeout(b"1S"), Some(1_000_000_000));
+        assert_eq!(parse_timeout(b"99999999H"), Some(u64::MAX));
+        assert_eq!(parse_timeout(b"2H"), Some(7_200_000_000_000));
+        assert_eq!(parse_timeout(b"7n"), Some(7));
+        for bad in [&b""[..], b"m", b"100", b"123456789m", b"10x", b"-1S"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
+        let call = GrpcCall { method: "a/b".into(), status_code: None, message: None, timeout_ns: Some(100_000_000) };
+        assert_eq!(call.outcome(None, 200_000_000), None, "no status, no reset: unknown");
+        assert_eq!(call.outcome(Some(8), 99_000_000), Some(4), "reset at the deadline");
+        assert_eq!(call.outcome(Some(8), 10_000_000), Some(1), "cancelled early");
+        assert_eq!(call.outcome(Some(7), 1), Some(14));
+        assert_eq!(call.outcome(Some(2), 1), Some(13));
+        let done = GrpcCall { status_code: Some(5), ..call };
+        assert_eq!(done.outcome(Some(8), 500_000_000), Some(5), "grpc-status wins");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::protocol::http2::{FrameReader, HeaderFields, PREFACE};
 mod exchange;
 mod stream;
 
-pub use exchange::{H2cUpgrade, Http2Stats, StreamEnd, StreamExchange};
+pub use exchange::{H2cUpgrade, Http2Stats, StartedStream, StreamEnd, StreamExchange};
 use stream::{Stream, StreamTable};
 
 pub use super::{Direction, Role, Segment};
@@ -166,6 +166,8 @@ impl Http2Connection {
             }
         }
         let mut s = Stream::new(StreamId(1), [0; 2]);
+        // The caller gave stream 1 its span when the HTTP/1.1 request started.
+        s.announced = true;
         let side = s.side(req_dir);
         side.add_block(fields, true, request.start_ns);
         side.ended = true;
@@ -187,6 +189,30 @@ impl Http2Connection {
     /// streams, or HEADERS on an odd stream older than the peer's newest.
     pub fn role(&self) -> Option<Role> {
         self.role
+    }
+
+    /// Appends the streams whose request headers were seen since the last
+    /// call (each stream once), in the order they were opened.
+    pub fn take_started(&mut self, out: &mut Vec<StartedStream>) {
+        let role = self.role;
+        for s in self.streams.iter_mut().filter(|s| !s.announced) {
+            let Some(req_dir) = s.request_direction(role) else { continue };
+            let side = &s.sides[req_dir.index()];
+            if !side.headers_seen {
+                continue;
+            }
+            s.announced = true;
+            out.push(StartedStream {
+                stream_id: s.id,
+                traceparent: side.fields.traceparent.clone(),
+                tracestate: side.fields.tracestate.clone(),
+            });
+        }
+    }
+
+    /// Whether stream `id` is still tracked (not completed, reset or evicted).
+    pub fn is_tracked(&self, id: StreamId) -> bool {
+        self.streams.position(id).is_some()
     }
 
     /// Streams currently tracked (always `<= max_streams`).

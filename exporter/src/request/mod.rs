@@ -92,3 +92,34 @@ impl Role {
         }
     }
 }
+
+/// One completed request/response of any supported protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Http1(http1::Exchange),
+    /// An HTTP/2 stream; gRPC when `StreamExchange::grpc` is set.
+    Http2(http2::StreamExchange),
+}
+
+impl Call {
+    pub fn role(&self) -> Role {
+        match self {
+            Call::Http1(e) => e.role,
+            Call::Http2(e) => e.role,
+        }
+    }
+
+    pub fn start_ns(&self) -> u64 {
+        match self {
+            Call::Http1(e) => e.start_ns,
+            Call::Http2(e) => e.start_ns,
+        }
+    }
+
+    pub fn end_ns(&self) -> u64 {
+        match self {
+            Call::Http1(e) => e.end_ns.max(e.start_ns),
+            Call::Http2(e) => e.end_ns.max(e.start_ns),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod logs;
 pub mod route;
+mod rpc;
 pub mod traces;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! HTTP exchanges to OpenTelemetry spans with semantic-convention attributes.
+//! HTTP/1, HTTP/2 and gRPC calls to OpenTelemetry spans with semantic-convention attributes
+//! (HTTP/2 and gRPC attributes in `rpc.rs`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -9,91 +10,131 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
+use super::rpc;
 use crate::clock::Clock;
+use crate::config::RpcSemconv;
 use crate::conn::ConnAddrs;
 use crate::decorate::process::ProcessInfo;
+use crate::protocol::grpc::{is_span_error, GrpcCode};
 use crate::protocol::http1::head::Method;
 use crate::request::http1::Exchange;
-use crate::request::Role;
+use crate::request::{Call, Role};
 use crate::trace::SpanIds;
 
-/// One HTTP request/response as observed in one process.
+/// One HTTP/1, HTTP/2 or gRPC call as observed in one process.
 #[derive(Debug, Clone)]
 pub struct HttpSpan {
-    pub exchange: Exchange,
+    pub call: Call,
     pub process: Arc<ProcessInfo>,
     pub addrs: ConnAddrs,
     pub ids: SpanIds,
 }
 
 impl HttpSpan {
-    /// Failed by the semantic conventions: 5xx for a server, any status >= 400 for a client.
+    /// Failed by the semantic conventions: HTTP 5xx for a server, any status >= 400 for a
+    /// client; gRPC by the per-code rules (`protocol::grpc::is_span_error`).
     pub fn failed(&self) -> bool {
-        let status = self.exchange.response.status;
-        match self.exchange.role {
-            Role::Server => status >= 500,
-            Role::Client => status >= 400,
+        let role = self.call.role();
+        match &self.call {
+            Call::Http1(ex) => http_status_failed(role, Some(ex.response.status)),
+            Call::Http2(ex) => match &ex.grpc {
+                Some(g) => {
+                    g.outcome(ex.reset, ex.end_ns.saturating_sub(ex.start_ns)).is_some_and(|c| is_span_error(role, c))
+                }
+                None => http_status_failed(role, ex.status),
+            },
         }
     }
+
+    /// One line saying what failed, for the failed-request log record.
+    pub fn failure_summary(&self) -> String {
+        let side = match self.call.role() {
+            Role::Server => "server",
+            Role::Client => "client",
+        };
+        match &self.call {
+            Call::Http1(ex) => {
+                format!("HTTP {} {} {} failed ({side})", ex.response.status, ex.request.method, ex.request.path)
+            }
+            Call::Http2(ex) => match &ex.grpc {
+                Some(g) => {
+                    let code = g.outcome(ex.reset, ex.end_ns.saturating_sub(ex.start_ns)).map_or_else(
+                        || "UNKNOWN_STATUS".to_string(),
+                        |c| GrpcCode::from_u32(c).map_or_else(|| c.to_string(), |c| c.name().to_string()),
+                    );
+                    let msg = g.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                    format!("gRPC {} {code} failed ({side}){msg}", g.method)
+                }
+                None => format!(
+                    "HTTP/2 {} {} {} failed ({side})",
+                    ex.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    ex.method.as_deref().unwrap_or("-"),
+                    ex.path.as_deref().unwrap_or("-"),
+                ),
+            },
+        }
+    }
+
+    /// A failure worth a log line at ERROR (server-side faults) rather than WARN.
+    pub fn failed_severely(&self) -> bool {
+        match &self.call {
+            Call::Http1(ex) => ex.response.status >= 500,
+            Call::Http2(ex) => match &ex.grpc {
+                Some(g) => g
+                    .outcome(ex.reset, ex.end_ns.saturating_sub(ex.start_ns))
+                    .is_some_and(|c| is_span_error(Role::Server, c)),
+                None => ex.status.is_some_and(|s| s >= 500),
+            },
+        }
+    }
+}
+
+fn http_status_failed(role: Role, status: Option<u16>) -> bool {
+    status.is_some_and(|s| match role {
+        Role::Server => s >= 500,
+        Role::Client => s >= 400,
+    })
 }
 
 /// Builds spans; holds what is shared by all of them.
 pub struct SpanBuilder {
     scope: InstrumentationScope,
+    rpc_semconv: RpcSemconv,
 }
 
 impl Default for SpanBuilder {
     fn default() -> Self {
-        SpanBuilder { scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build() }
+        SpanBuilder::new(RpcSemconv::default())
     }
 }
 
 impl SpanBuilder {
+    pub fn new(rpc_semconv: RpcSemconv) -> Self {
+        SpanBuilder {
+            scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build(),
+            rpc_semconv,
+        }
+    }
+
     pub fn build(&self, s: &HttpSpan, clock: &Clock) -> SpanData {
-        let ex = &s.exchange;
-        let (method, method_original) = semconv_method(&ex.request.method);
-        let status_code = ex.response.status;
-        let route = derive_route(&ex.request.path);
         let failed = s.failed();
-        let (kind, name) = match ex.role {
-            Role::Server => (SpanKind::Server, format!("{method} {route}")),
-            Role::Client => (SpanKind::Client, method.to_string()),
+        let (name, attrs, status) = match &s.call {
+            Call::Http1(ex) => {
+                let (name, attrs) = http1_attributes(s, ex, failed);
+                (name, attrs, if failed { Status::error("") } else { Status::Unset })
+            }
+            Call::Http2(ex) => match &ex.grpc {
+                Some(g) => rpc::grpc_attributes(s, ex, g, failed, self.rpc_semconv),
+                None => {
+                    let (name, attrs) = rpc::http2_attributes(s, ex, failed);
+                    (name, attrs, if failed { Status::error("") } else { Status::Unset })
+                }
+            },
         };
-        let name = if method == "_OTHER" { name.replacen("_OTHER", "HTTP", 1) } else { name };
-
-        let mut attrs = Vec::with_capacity(14);
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method.to_string()));
-        if let Some(original) = method_original {
-            attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
-        }
-        attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
-        attrs.push(KeyValue::new(sc::URL_PATH, ex.request.path.clone()));
-        attrs.push(KeyValue::new(sc::URL_SCHEME, "http"));
-        attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, "tcp"));
-        let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
-        attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
-        let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &s.addrs.local_ip, &s.addrs.remote_ip);
-        attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, StringValue::from(remote_ip.clone())));
-        attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
-        let host = ex.request.host.as_deref().map(host_without_port);
-        match ex.role {
-            Role::Server => {
-                attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
-                let server = host.map_or_else(|| StringValue::from(local_ip.clone()), |h| h.to_string().into());
-                attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.local.port())));
-                attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, StringValue::from(remote_ip.clone())));
-            }
-            Role::Client => {
-                let server = host.map_or_else(|| StringValue::from(remote_ip.clone()), |h| h.to_string().into());
-                attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-                attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.remote.port())));
-            }
-        }
-        if failed {
-            attrs.push(KeyValue::new(sc::ERROR_TYPE, status_code.to_string()));
-        }
-
+        let kind = match s.call.role() {
+            Role::Server => SpanKind::Server,
+            Role::Client => SpanKind::Client,
+        };
         let ids = &s.ids;
         SpanData {
             span_context: SpanContext::new(ids.trace_id, ids.span_id, ids.flags, false, ids.trace_state.clone()),
@@ -101,14 +142,73 @@ impl SpanBuilder {
             parent_span_is_remote: ids.parent_is_remote,
             span_kind: kind,
             name: Cow::Owned(name),
-            start_time: clock.to_system_time(ex.start_ns),
-            end_time: clock.to_system_time(ex.end_ns.max(ex.start_ns)),
+            start_time: clock.to_system_time(s.call.start_ns()),
+            end_time: clock.to_system_time(s.call.end_ns()),
             attributes: attrs,
             dropped_attributes_count: 0,
             events: SpanEvents::default(),
             links: SpanLinks::default(),
-            status: if failed { Status::error("") } else { Status::Unset },
+            status,
             instrumentation_scope: self.scope.clone(),
+        }
+    }
+}
+
+/// Name and attributes of an HTTP/1.x span.
+fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool) -> (String, Vec<KeyValue>) {
+    let (method, method_original) = semconv_method(&ex.request.method);
+    let status_code = ex.response.status;
+    let route = derive_route(&ex.request.path);
+    let name = match ex.role {
+        Role::Server => format!("{method} {route}"),
+        Role::Client => method.to_string(),
+    };
+    let name = if method == "_OTHER" { name.replacen("_OTHER", "HTTP", 1) } else { name };
+
+    let mut attrs = Vec::with_capacity(14);
+    attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method.to_string()));
+    if let Some(original) = method_original {
+        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
+    }
+    attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
+    attrs.push(KeyValue::new(sc::URL_PATH, ex.request.path.clone()));
+    attrs.push(KeyValue::new(sc::URL_SCHEME, "http"));
+    let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
+    let host = ex.request.host.as_deref().map(host_without_port);
+    push_addresses(&mut attrs, s, ex.role, host, version);
+    if ex.role == Role::Server {
+        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
+    }
+    if failed {
+        attrs.push(KeyValue::new(sc::ERROR_TYPE, status_code.to_string()));
+    }
+    (name, attrs)
+}
+
+/// Transport, peer and server/client address attributes shared by every HTTP/gRPC span.
+pub(super) fn push_addresses(
+    attrs: &mut Vec<KeyValue>,
+    s: &HttpSpan,
+    role: Role,
+    host: Option<&str>,
+    version: &'static str,
+) {
+    attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, "tcp"));
+    attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
+    let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &s.addrs.local_ip, &s.addrs.remote_ip);
+    attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, StringValue::from(remote_ip.clone())));
+    attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
+    match role {
+        Role::Server => {
+            let server = host.map_or_else(|| StringValue::from(local_ip.clone()), |h| h.to_string().into());
+            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
+            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.local.port())));
+            attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, StringValue::from(remote_ip.clone())));
+        }
+        Role::Client => {
+            let server = host.map_or_else(|| StringValue::from(remote_ip.clone()), |h| h.to_string().into());
+            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
+            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.remote.port())));
         }
     }
 }

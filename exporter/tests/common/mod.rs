@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod grpc;
+pub mod h2c;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -303,25 +306,32 @@ pub fn start_py_server(service: &str) -> Result<Server> {
     Ok(Server { proc, port, service: service.to_owned(), exe: exe_name(&py)? })
 }
 
-/// Builds integration/servers/go-http once per test binary, into CARGO_TARGET_TMPDIR.
+/// Builds every main package of the Go module in integration/servers/`module`
+/// once per test binary, into CARGO_TARGET_TMPDIR/go/`module`/ (one executable
+/// per package, named after it), and returns that directory. Offline when the
+/// module cache holds the dependencies pinned in the committed go.sum.
+pub fn go_build(module: &'static str) -> Result<PathBuf> {
+    static BUILT: Mutex<BTreeMap<&'static str, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
+    // Held during the build: concurrent tests wait for one build instead of racing.
+    let mut built = lock(&BUILT);
+    let result = built.entry(module).or_insert_with(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go").join(module);
+        let mut cmd = Command::new("go");
+        cmd.current_dir(servers_dir().join(module))
+            .env("GOTOOLCHAIN", "local")
+            .args(["build", "-o"])
+            .arg(format!("{}/", out.display()))
+            .arg("./...");
+        let mut build = ChildProc::spawn("go build", &mut cmd).map_err(|e| format!("{e:#}"))?;
+        build.finish(Duration::from_secs(300)).map_err(|e| format!("{e:#}"))?;
+        Ok(out)
+    });
+    result.clone().map_err(|e| anyhow!("building integration/servers/{module}: {e}"))
+}
+
+/// The integration/servers/go-http server binary.
 pub fn go_server_binary() -> Result<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gohttp");
-            let mut cmd = Command::new("go");
-            cmd.current_dir(servers_dir().join("go-http"))
-                .env("GOTOOLCHAIN", "local")
-                .arg("build")
-                .arg("-o")
-                .arg(&out)
-                .arg(".");
-            let mut build = ChildProc::spawn("go build", &mut cmd).map_err(|e| format!("{e:#}"))?;
-            build.finish(Duration::from_secs(300)).map_err(|e| format!("{e:#}"))?;
-            Ok(out)
-        })
-        .clone()
-        .map_err(|e| anyhow!(e))
+    Ok(go_build("go-http")?.join("gohttp"))
 }
 
 /// Starts integration/servers/chain_a.py (`OTEL_SERVICE_NAME=service`), which calls
@@ -368,6 +378,8 @@ pub struct ClientRequest {
     /// Request target as sent (may carry a query string).
     pub target: String,
     pub status: i64,
+    /// HTTP version of the response as curl prints it: "1.1", "2".
+    pub http_version: String,
     /// Client-measured duration of the request.
     pub elapsed_nanos: u64,
     /// Slack on `elapsed_nanos` for the client's output precision.
@@ -401,13 +413,23 @@ pub fn curl_with_headers(
     body: Option<&str>,
     headers: &[&str],
 ) -> Result<ClientRequest> {
+    let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).collect();
+    curl_with_args(server_port, method, target, body, &args)
+}
+
+/// [`curl`] with extra curl arguments, e.g. `["--http2-prior-knowledge"]`.
+pub fn curl_with_args(
+    server_port: u16,
+    method: &str,
+    target: &str,
+    body: Option<&str>,
+    args: &[&str],
+) -> Result<ClientRequest> {
     let curl = which("curl")?;
     let mut cmd = clean_command(&curl);
     cmd.args(["-s", "-o", "/dev/null", "--noproxy", "*", "--max-time", "20"])
-        .args(["-w", "%{http_code} %{time_total} %{local_port}\n"]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
+        .args(["-w", "%{http_code} %{http_version} %{time_total} %{local_port}\n"])
+        .args(args);
     match (method, body) {
         ("POST", Some(b)) => {
             cmd.args(["-d", b]);
@@ -423,7 +445,7 @@ pub fn curl_with_headers(
     let end = unix_nanos(SystemTime::now());
     let out = proc.stdout.text();
     let fields: Vec<&str> = out.split_whitespace().collect();
-    let [code, total, local_port] = fields[..] else {
+    let [code, http_version, total, local_port] = fields[..] else {
         bail!("unexpected curl output {out:?}");
     };
     let secs: f64 = total.parse().context("curl time_total")?;
@@ -437,6 +459,7 @@ pub fn curl_with_headers(
         method: method.to_owned(),
         target: target.to_owned(),
         status: code.parse().context("curl http_code")?,
+        http_version: http_version.to_owned(),
         elapsed_nanos: (secs * 1e9).round() as u64,
         // %{time_total} is printed with microsecond precision.
         elapsed_slack_nanos: 1_000,
@@ -475,6 +498,7 @@ pub fn keepalive(server_port: u16, plan: &str, service: &str) -> Result<Vec<Clie
             method: str_field("method")?,
             target: str_field("path")?,
             status: int_field("status")?,
+            http_version: "1.1".to_owned(),
             elapsed_nanos: (secs * 1e9).ceil() as u64,
             elapsed_slack_nanos: 0,
             window: (start, end),

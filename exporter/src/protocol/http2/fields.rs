@@ -22,6 +22,8 @@ pub struct HeaderFields {
     pub grpc_status: Option<u32>,
     /// Percent-decoded, at most [`grpc::MAX_MESSAGE_BYTES`].
     pub grpc_message: Option<String>,
+    /// `grpc-timeout`, ns.
+    pub grpc_timeout_ns: Option<u64>,
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
     pub user_agent: Option<String>,
@@ -59,6 +61,7 @@ impl HeaderFields {
             b"grpc-message" if self.grpc_message.is_none() && !value.is_empty() => {
                 self.grpc_message = Some(grpc::decode_message(value, grpc::MAX_MESSAGE_BYTES));
             }
+            b"grpc-timeout" if self.grpc_timeout_ns.is_none() => self.grpc_timeout_ns = grpc::parse_timeout(value),
             b"traceparent" => set(&mut self.traceparent, value, MAX_VALUE_BYTES),
             b"tracestate" => set(&mut self.tracestate, value, MAX_VALUE_BYTES),
             b"user-agent" => set(&mut self.user_agent, value, MAX_VALUE_BYTES),
@@ -83,6 +86,7 @@ impl HeaderFields {
             content_type,
             grpc_status,
             grpc_message,
+            grpc_timeout_ns,
             traceparent,
             tracestate,
             user_agent,
@@ -97,6 +101,7 @@ impl HeaderFields {
             self.grpc_status = grpc_status;
         }
         fill(&mut self.grpc_message, grpc_message);
+        self.grpc_timeout_ns = self.grpc_timeout_ns.or(grpc_timeout_ns);
         fill(&mut self.traceparent, traceparent);
         fill(&mut self.tracestate, tracestate);
         fill(&mut self.user_agent, user_agent);

@@ -54,6 +54,14 @@ pub struct StreamExchange {
     pub end: StreamEnd,
 }
 
+/// A stream whose request headers were just seen: the moment its span starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedStream {
+    pub stream_id: StreamId,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
 /// Counters; the caller owns them and may share them across connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Http2Stats {

@@ -50,11 +50,13 @@ pub(super) struct Stream {
     /// Lost-sync epochs of both directions when the stream was opened.
     pub epochs: [u32; 2],
     pub reset: Option<u32>,
+    /// Reported by `Http2Connection::take_started`.
+    pub announced: bool,
 }
 
 impl Stream {
     pub fn new(id: StreamId, epochs: [u32; 2]) -> Self {
-        Stream { id, sides: [StreamSide::new(), StreamSide::new()], last_ns: 0, epochs, reset: None }
+        Stream { id, sides: [StreamSide::new(), StreamSide::new()], last_ns: 0, epochs, reset: None, announced: false }
     }
 
     pub fn side(&mut self, dir: Direction) -> &mut StreamSide {
@@ -99,6 +101,7 @@ impl Stream {
                 method: method.to_owned(),
                 status_code: resp.fields.grpc_status,
                 message: resp.fields.grpc_message.clone(),
+                timeout_ns: req.fields.grpc_timeout_ns,
             }),
             _ => None,
         };

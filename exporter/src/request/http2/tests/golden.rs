@@ -50,6 +50,8 @@ fn rpc(stream: u32, method: &'static str, code: u32, msg: Option<&'static str>, 
         "grpc.examples.echo.Echo/UnaryEcho" => "/grpc.examples.echo.Echo/UnaryEcho",
         "grpc.examples.echo.Echo/ServerStreamingEcho" => "/grpc.examples.echo.Echo/ServerStreamingEcho",
         "demo.Echo/Unary" => "/demo.Echo/Unary",
+        ECHO_UNARY => "/spanwire.test.Echo/Unary",
+        ECHO_SERVER_STREAM => "/spanwire.test.Echo/ServerStream",
         _ => "/demo.Echo/Stream",
     };
     Expect {
@@ -70,6 +72,19 @@ pub(super) struct Golden {
 }
 
 const UNARY: &str = "grpc.examples.echo.Echo/UnaryEcho";
+const ECHO_UNARY: &str = "spanwire.test.Echo/Unary";
+const ECHO_SERVER_STREAM: &str = "spanwire.test.Echo/ServerStream";
+
+/// The plan `Unary:ok,Unary:not_found,ServerStream:n:2:internal` of the
+/// integration/servers/grpc apps, one call after another on one connection.
+/// `ok_message` is what the server sends as grpc-message with status 0.
+fn echo_plan(ok_message: Option<&'static str>) -> Vec<Expect> {
+    vec![
+        rpc(1, ECHO_UNARY, 0, ok_message, 9, 9),
+        rpc(3, ECHO_UNARY, 5, Some("not found: requested by client"), 16, 0),
+        rpc(5, ECHO_SERVER_STREAM, 13, Some("internal error: requested by client"), 19, 28),
+    ]
+}
 
 pub(super) fn goldens() -> Vec<Golden> {
     let nf = Some("no such thing: missing");
@@ -124,6 +139,10 @@ pub(super) fn goldens() -> Vec<Golden> {
                 rpc(5, "demo.Echo/Stream", 0, None, 9, 27),
             ],
         },
+        Golden { name: "echo_go", file: golden!("echo_go.bin"), expect: echo_plan(None) },
+        Golden { name: "echo_py", file: golden!("echo_py.bin"), expect: echo_plan(None) },
+        // grpc-js servers send `grpc-message: OK` with status 0.
+        Golden { name: "echo_node", file: golden!("echo_node.bin"), expect: echo_plan(Some("OK")) },
     ]
 }
 

@@ -1,0 +1,3 @@
+module spanwire.test/recorder
+
+go 1.22
