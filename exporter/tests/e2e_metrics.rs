@@ -219,7 +219,14 @@ fn root_rpc_histograms_count_every_grpc_call_per_method_and_code() -> Result<()>
     let server_pts = points(&all, "rpc.server.call.duration", "rpc-metrics-server");
     ensure!(server_pts.iter().all(|p| p.unit == "s" && p.attr_str("rpc.system.name") == Some("grpc")));
     assert_eq!(by_method_code(&server_pts), want, "server histogram counts per (method, code)");
-    let client_pts = points(&all, "rpc.client.call.duration", "rpc-metrics-client");
+    // By pid: a short-lived client may be gone before the agent reads its environment, and then
+    // its service.name falls back to the thread name (as for its spans).
+    let client_pid = i64::from(calls[0].client_pid);
+    let client_pts: Vec<&ReceivedPoint> = all
+        .iter()
+        .filter(|p| p.name == "rpc.client.call.duration")
+        .filter(|p| p.resource.get("process.pid").and_then(|v| v.as_int()) == Some(client_pid))
+        .collect();
     assert_eq!(by_method_code(&client_pts), want, "client histogram counts per (method, code)");
     let errors: Vec<_> = latest(&server_pts).into_iter().filter_map(|p| p.attr_str("error.type")).collect();
     assert_eq!(errors, ["INTERNAL"], "server-side error.type only for server faults");
