@@ -12,42 +12,49 @@ fn main() -> Result<()> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let ebpf_dir = manifest.join("../exporter-ebpf");
     let include = ebpf_dir.join("include");
-    let source = ebpf_dir.join("src/spanwire.bpf.c");
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
 
-    for f in ["src/spanwire.bpf.c", "include/spanwire.h", "include/kernel_types.h"] {
+    for f in ["src/spanwire.bpf.c", "src/net.bpf.c", "include/spanwire.h", "include/net.h", "include/kernel_types.h"] {
         println!("cargo:rerun-if-changed={}", ebpf_dir.join(f).display());
     }
     println!("cargo:rerun-if-env-changed=SPANWIRE_CLANG");
 
     let clang = find_clang()?;
-    let object = out.join("spanwire.bpf.o");
-    let status = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
-        .arg("-I")
-        .arg(&include)
-        .args(["-I", "/usr/include/x86_64-linux-gnu"])
-        .arg("-c")
-        .arg(&source)
-        .arg("-o")
-        .arg(&object)
-        .status()
-        .with_context(|| format!("running {clang}"))?;
-    if !status.success() {
-        bail!("{clang} failed to compile {}", source.display());
+    // Two objects loaded independently: the request capture and the network metrics.
+    for name in ["spanwire", "net"] {
+        let source = ebpf_dir.join(format!("src/{name}.bpf.c"));
+        let object = out.join(format!("{name}.bpf.o"));
+        let status = Command::new(&clang)
+            .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+            .arg("-I")
+            .arg(&include)
+            .args(["-I", "/usr/include/x86_64-linux-gnu"])
+            .arg("-c")
+            .arg(&source)
+            .arg("-o")
+            .arg(&object)
+            .status()
+            .with_context(|| format!("running {clang}"))?;
+        if !status.success() {
+            bail!("{clang} failed to compile {}", source.display());
+        }
     }
 
-    let bindings = bindgen::Builder::default()
-        .header(include.join("spanwire.h").to_string_lossy())
-        .clang_arg("-I/usr/include/x86_64-linux-gnu")
-        .allowlist_type("sw_.*")
-        .allowlist_var("SW_.*")
-        .derive_default(true)
-        .derive_debug(false)
-        .layout_tests(true)
-        .generate()
-        .context("bindgen failed on spanwire.h (is libclang-19 installed? run integration/setup.sh)")?;
-    bindings.write_to_file(out.join("spanwire_types.rs"))?;
+    for (header, generated) in [("spanwire.h", "spanwire_types.rs"), ("net.h", "net_types.rs")] {
+        let bindings = bindgen::Builder::default()
+            .header(include.join(header).to_string_lossy())
+            .clang_arg("-I/usr/include/x86_64-linux-gnu")
+            .allowlist_type("sw_.*")
+            .allowlist_var("SW_.*")
+            .derive_default(true)
+            .derive_debug(false)
+            .layout_tests(true)
+            .generate()
+            .with_context(|| {
+                format!("bindgen failed on {header} (is libclang-19 installed? run integration/setup.sh)")
+            })?;
+        bindings.write_to_file(out.join(generated))?;
+    }
     Ok(())
 }
 

@@ -59,7 +59,7 @@ _sw_installed() {
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == "installed" ]]
 }
 
-_sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 linux-libc-dev pkg-config)
+_sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 nftables linux-libc-dev pkg-config)
 # Test applications (integration/servers/grpc): the Python gRPC app runs on
 # Debian's python3 with its grpcio; h2load drives HTTP/2 benchmarks.
 _sw_pkgs+=(python3-grpcio nghttp2-client)

@@ -22,6 +22,7 @@ use crate::ebpf::reader::Reader;
 use crate::ebpf::{exe_watch, fs};
 use crate::export::otlp::{self, Destination};
 use crate::export::{console::Console, Backend, ExportStage};
+use crate::metrics::stage::queue_gauge;
 use crate::pipeline::{LogSettings, Processor};
 use crate::request::http1::Http1Limits;
 use crate::request::http2::Http2Limits;
@@ -42,6 +43,8 @@ pub enum AgentError {
     Otlp(#[from] otlp::OtlpError),
     #[error(transparent)]
     Kubernetes(#[from] K8sError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::stage::SetupError),
     #[error("cannot watch the ring buffer: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -94,6 +97,15 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let k8s_meta = k8s.as_ref().map(|k| k.metadata.clone());
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE_BATCHES);
     let (span_tx, span_rx) = mpsc::channel(cfg.export.queue_batches);
+    let metrics = if cfg.metrics.enabled {
+        let queues = vec![
+            queue_gauge("spanwire_event_queue_batches", "Event batches waiting for the processor.", &ev_tx),
+            queue_gauge("spanwire_export_queue_batches", "Span/log batches waiting for export.", &span_tx),
+        ];
+        Some(crate::metrics::stage::setup(&cfg, stats.clone(), queues)?)
+    } else {
+        None
+    };
     let reader = Reader {
         ring: maps.events,
         counters: maps.counters,
@@ -136,7 +148,13 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         Some(maps.wide_socks),
     )
     .with_process_cache(ProcessCache::new("/proc").with_k8s(k8s_meta.clone()));
+    let processor = processor.with_metrics(metrics.as_ref().map(|m| m.red.clone()));
     let processor = tokio::spawn(processor.run(ev_rx, span_tx));
+    let metrics_cancel = CancellationToken::new();
+    let (metrics_stage, mut net_probes) = match metrics {
+        Some(m) => (Some(tokio::spawn(m.stage.run(metrics_cancel.clone()))), m.net_probes),
+        None => (None, None),
+    };
     let exporter = ExportStage {
         backend,
         stats: stats.clone(),
@@ -152,6 +170,9 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     let resync = tokio::spawn(resync_clock(clock, cancel.clone()));
 
     probes.attach()?;
+    if let Some(net) = &mut net_probes {
+        net.attach()?;
+    }
     tracing::info!(
         programs = crate::ebpf::loader::PROGRAMS.len(),
         payload_max_bytes = cfg.capture.payload_max_bytes,
@@ -162,10 +183,16 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     wait_for_signal().await?;
     tracing::info!("stopping: detaching programs and flushing");
     drop(probes);
+    drop(net_probes);
     cancel.cancel();
     let finish = async {
         let _ = reader.await;
         let _ = processor.await;
+        // Every request is recorded now: the last metrics export includes all of them.
+        metrics_cancel.cancel();
+        if let Some(m) = metrics_stage {
+            let _ = m.await;
+        }
         let _ = exporter.await;
         if let Some(w) = watcher {
             let _ = w.await;

@@ -14,6 +14,44 @@ pub struct Config {
     pub limits: Limits,
     pub logs: LogsConfig,
     pub kubernetes: KubernetesConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// RED, network and self metrics (docs/metrics.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Export metrics (default true); env SPANWIRE_METRICS=0 turns them off.
+    pub enabled: bool,
+    /// Collection and export period (default 60000 ms); `OTEL_METRIC_EXPORT_INTERVAL` wins.
+    pub export_interval_ms: u64,
+    /// Default cumulative; `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` wins.
+    pub temporality: crate::metrics::Temporality,
+    /// Distinct series per metric family per service (default 1000); beyond it samples go to one
+    /// series with `otel.metric.overflow=true`.
+    pub series_cap_per_metric: usize,
+    /// TCP network metrics from the kernel (default true).
+    pub network: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            export_interval_ms: 60_000,
+            temporality: crate::metrics::Temporality::Cumulative,
+            series_cap_per_metric: 1000,
+            network: true,
+        }
+    }
+}
+
+fn parse_switch(field: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        other => Err(ConfigError::Invalid { field, reason: format!("{other:?}: expected 1/0, true/false, on/off") }),
+    }
 }
 
 /// Kubernetes metadata on resources and peers.
@@ -286,20 +324,27 @@ impl Config {
         serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
     }
 
-    /// `SPANWIRE_PAYLOAD_MAX_BYTES`, `SPANWIRE_LOGS`, `SPANWIRE_KUBERNETES` and
-    /// `SPANWIRE_KUBECONFIG` override the file.
+    /// `SPANWIRE_PAYLOAD_MAX_BYTES`, `SPANWIRE_LOGS`, `SPANWIRE_METRICS`, `SPANWIRE_KUBERNETES`,
+    /// `SPANWIRE_KUBECONFIG`, `OTEL_METRIC_EXPORT_INTERVAL` and
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` override the file.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("SPANWIRE_LOGS") {
-            self.logs.enabled = match v.trim() {
-                "1" | "true" | "on" => true,
-                "0" | "false" | "off" => false,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        field: "SPANWIRE_LOGS",
-                        reason: format!("{other:?}: expected 1/0, true/false, on/off"),
-                    })
-                }
-            };
+            self.logs.enabled = parse_switch("SPANWIRE_LOGS", &v)?;
+        }
+        if let Some(v) = env("SPANWIRE_METRICS") {
+            self.metrics.enabled = parse_switch("SPANWIRE_METRICS", &v)?;
+        }
+        if let Some(v) = env("OTEL_METRIC_EXPORT_INTERVAL").filter(|v| !v.trim().is_empty()) {
+            self.metrics.export_interval_ms = v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: "OTEL_METRIC_EXPORT_INTERVAL",
+                reason: format!("{v:?}: {e} (milliseconds expected)"),
+            })?;
+        }
+        if let Some(v) = env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").filter(|v| !v.trim().is_empty()) {
+            self.metrics.temporality = crate::metrics::Temporality::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                field: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                reason: format!("{v:?}: expected cumulative, delta or lowmemory"),
+            })?;
         }
         if let Some(v) = env("SPANWIRE_KUBERNETES") {
             self.kubernetes.mode = match v.trim() {
@@ -375,6 +420,12 @@ impl Config {
                 reason: format!("must be at most 60000, got {}", self.kubernetes.debounce_ms),
             });
         }
+        if self.metrics.export_interval_ms == 0 || self.metrics.series_cap_per_metric == 0 {
+            return Err(ConfigError::Invalid {
+                field: "metrics",
+                reason: "export_interval_ms and series_cap_per_metric must be > 0".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -419,6 +470,31 @@ mod tests {
         assert_eq!(c.kubernetes.mode, KubernetesMode::On);
         assert_eq!(c.kubernetes.kubeconfig.as_deref(), Some("/etc/kube.yaml"));
         assert!(serde_yaml::from_str::<Config>("kubernetes:\n  mode: sometimes\n").is_err());
+    }
+
+    #[test]
+    fn metrics_env_overrides_and_rejects_garbage() {
+        let mut c = Config::default();
+        let vars = [
+            ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+            ("SPANWIRE_METRICS", "off"),
+        ];
+        c.apply_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).expect("valid");
+        assert_eq!(c.metrics.export_interval_ms, 250);
+        assert_eq!(c.metrics.temporality, crate::metrics::Temporality::Delta);
+        assert!(!c.metrics.enabled);
+        let e = Config::default()
+            .apply_env(|k| (k == "OTEL_METRIC_EXPORT_INTERVAL").then(|| "1m".into()))
+            .expect_err("not a number");
+        assert!(e.to_string().contains("OTEL_METRIC_EXPORT_INTERVAL"), "{e}");
+        let e = Config::default()
+            .apply_env(|k| (k == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| "sometimes".into()))
+            .expect_err("unknown temporality");
+        assert!(e.to_string().contains("TEMPORALITY"), "{e}");
+        let mut c = Config::default();
+        c.metrics.series_cap_per_metric = 0;
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod decorate;
 pub mod ebpf;
 pub mod export;
+pub mod metrics;
 pub mod pipeline;
 pub mod protocol;
 pub mod request;

@@ -80,6 +80,18 @@ counters! {
     spans_export_failed => "spans_export_failed_total",
     /// Failed export calls.
     export_failures => "export_failures_total",
+    /// Path segments collapsed into `*` while deriving `http.route`.
+    route_segments_collapsed => "http_route_segments_collapsed_total",
+    /// Request samples recorded into a service's overflow series (series cap reached).
+    metric_series_overflow => "metric_series_overflow_samples_total",
+    /// Metric data points exported.
+    metric_points_exported => "metric_points_exported_total",
+    /// Metric data points lost because an export failed.
+    metric_points_export_failed => "metric_points_export_failed_total",
+    /// Network flow updates the kernel could not record (flow table full).
+    net_flows_dropped => "network_flow_updates_dropped_total",
+    /// Sockets the kernel could not track for network metrics (socket table full).
+    net_sockets_dropped => "network_sockets_untracked_total",
 }
 
 impl Stats {

@@ -5,6 +5,7 @@ pub mod check;
 pub mod exe_watch;
 pub mod fs;
 pub mod loader;
+pub mod net;
 pub mod reader;
 pub mod records;
 

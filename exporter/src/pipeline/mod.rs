@@ -34,6 +34,8 @@ pub struct Processor {
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
     held: Vec<RawEvent>,
     logs: Option<LogSettings>,
+    /// RED metrics, recorded from every request that becomes a span.
+    metrics: Option<Arc<crate::metrics::red::RedRecorder>>,
     /// The kernel's `wide_socks` map: HTTP/2 connections get a larger capture.
     wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
 }
@@ -86,6 +88,7 @@ impl Processor {
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
             logs,
+            metrics: None,
             wide_socks,
         }
     }
@@ -94,6 +97,10 @@ impl Processor {
     pub fn with_process_cache(mut self, procs: ProcessCache) -> Self {
         self.procs = procs;
         self
+    }
+
+    pub fn with_metrics(self, metrics: Option<Arc<crate::metrics::red::RedRecorder>>) -> Self {
+        Processor { metrics, ..self }
     }
 
     /// Runs until the event channel closes; spans go to `tx` (dropped and counted when full).
@@ -285,6 +292,9 @@ impl Processor {
         let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
         for (call, ids) in done {
             let span = HttpSpan { call, process: process.clone(), addrs: addrs.clone(), ids };
+            if let Some(m) = &self.metrics {
+                m.record(&(&span).into());
+            }
             if failed_logs && span.failed() {
                 out.push(Telemetry::Log(failed_request_log(&span)));
             }

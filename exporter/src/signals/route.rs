@@ -3,15 +3,26 @@
 
 /// `/users/123/orders/9f8e…` → `/users/*/orders/*`.
 pub fn derive_route(path: &str) -> String {
+    derive_route_counted(path).0
+}
+
+/// The route and how many path segments were collapsed into `*`.
+pub fn derive_route_counted(path: &str) -> (String, usize) {
     if !path.starts_with('/') {
-        return path.to_string();
+        return (path.to_string(), 0);
     }
     let mut out = String::with_capacity(path.len());
+    let mut collapsed = 0;
     for seg in path.split('/').skip(1) {
         out.push('/');
-        out.push_str(if looks_like_id(seg) { "*" } else { seg });
+        if looks_like_id(seg) {
+            out.push('*');
+            collapsed += 1;
+        } else {
+            out.push_str(seg);
+        }
     }
-    out
+    (out, collapsed)
 }
 
 fn looks_like_id(seg: &str) -> bool {
@@ -44,7 +55,7 @@ fn is_uuid(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::derive_route;
+    use super::{derive_route, derive_route_counted};
 
     #[test]
     fn collapses_identifiers() {
@@ -56,6 +67,12 @@ mod tests {
         assert_eq!(derive_route("/"), "/");
         assert_eq!(derive_route("/api/v2/cafe"), "/api/v2/cafe");
         assert_eq!(derive_route("*"), "*");
+    }
+
+    #[test]
+    fn counts_collapsed_segments() {
+        assert_eq!(derive_route_counted("/users/123/orders/9f8e1c2dab"), ("/users/*/orders/*".to_string(), 2));
+        assert_eq!(derive_route_counted("/users/me"), ("/users/me".to_string(), 0));
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub(super) fn push_addresses(
 }
 
 /// Semantic conventions allow only the standard methods; others are `_OTHER` plus the original.
-pub(super) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
+pub(crate) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
     match m {
         Method::Get => ("GET", None),
         Method::Head => ("HEAD", None),
@@ -229,7 +229,7 @@ pub(super) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
     }
 }
 
-pub(super) fn host_without_port(host: &str) -> &str {
+pub(crate) fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }

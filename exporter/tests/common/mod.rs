@@ -577,11 +577,18 @@ impl Agent {
 
     /// Starts `spanwire run ARGS...` and waits for "capture started".
     pub fn start_with(args: &[String], otlp: Otlp, sink: &otlp_sink::Sink) -> Result<Agent> {
+        Agent::start_env(args, otlp, sink, &[])
+    }
+
+    /// Like [`Agent::start_with`], with extra environment variables (e.g. a short
+    /// `OTEL_METRIC_EXPORT_INTERVAL`).
+    pub fn start_env(args: &[String], otlp: Otlp, sink: &otlp_sink::Sink, env: &[(&str, &str)]) -> Result<Agent> {
         let mut cmd = clean_command(env!("CARGO_BIN_EXE_spanwire"));
         cmd.arg("run").args(args);
         cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint(sink))
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", otlp.env_value())
-            .env("SPANWIRE_LOG", "info");
+            .env("SPANWIRE_LOG", "info")
+            .envs(env.iter().copied());
         let proc = ChildProc::spawn("spanwire", &mut cmd)?;
         proc.stderr
             .wait_for(|l| l.contains(CAPTURE_STARTED), AGENT_READY_TIMEOUT)

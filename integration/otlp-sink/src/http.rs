@@ -1,4 +1,4 @@
-//! OTLP/HTTP (binary protobuf) receiver: `POST /v1/traces` and `POST /v1/logs`.
+//! OTLP/HTTP (binary protobuf) receiver: `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics`.
 //!
 //! hyper's HTTP/1.1 server handles framing (Content-Length and chunked
 //! request bodies, keep-alive).
@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
@@ -89,8 +90,8 @@ fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str>
 
 async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<Bytes>>, HttpError> {
     let path = req.uri().path().to_owned();
-    if path != "/v1/traces" && path != "/v1/logs" {
-        return Err((StatusCode::NOT_FOUND, "only /v1/traces and /v1/logs are served\n".into()));
+    if !matches!(path.as_str(), "/v1/traces" | "/v1/logs" | "/v1/metrics") {
+        return Err((StatusCode::NOT_FOUND, "only /v1/traces, /v1/logs and /v1/metrics are served\n".into()));
     }
     if req.method() != Method::POST {
         return Err((StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into()));
@@ -123,6 +124,9 @@ async fn export(req: Request<Incoming>, state: &State) -> Result<Response<Full<B
     let reply = if path == "/v1/logs" {
         state.ingest_logs(&ExportLogsServiceRequest::decode(body).map_err(bad)?, Protocol::Http);
         ExportLogsServiceResponse::default().encode_to_vec()
+    } else if path == "/v1/metrics" {
+        state.ingest_metrics(&ExportMetricsServiceRequest::decode(body).map_err(bad)?, Protocol::Http);
+        ExportMetricsServiceResponse::default().encode_to_vec()
     } else {
         let decoded = ExportTraceServiceRequest::decode(body).map_err(bad)?;
         state.ingest(&decoded, Protocol::Http).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")))?;

@@ -1,11 +1,13 @@
-//! A real OTLP trace receiver for integration tests.
+//! A real OTLP receiver (traces, logs, metrics) for integration tests.
 //!
 //! [`Sink`] accepts `ExportTraceServiceRequest`s over OTLP/gRPC and over
-//! OTLP/HTTP with protobuf bodies (`POST /v1/traces`), and keeps every span it
+//! OTLP/HTTP with protobuf bodies (`POST /v1/traces`), log and metric exports likewise
+//! (`/v1/logs`, `/v1/metrics`), and keeps everything it
 //! received in memory (optionally also appending them as JSON lines to a file).
 
 mod http;
 mod log;
+mod metric;
 mod span;
 
 use std::fs::File;
@@ -19,6 +21,10 @@ use std::time::Duration;
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio::net::TcpListener;
@@ -26,6 +32,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use log::{flatten_logs, ReceivedLog};
+pub use metric::{flatten_metrics, PointValue, ReceivedPoint, Temporality};
 /// Re-exported so test harnesses depending on this crate can parse JSON
 /// (e.g. the agent's `spanwire_stats {json}` line) without another dependency.
 pub use serde_json;
@@ -59,7 +66,9 @@ impl Default for SinkConfig {
 struct State {
     spans: Mutex<Vec<ReceivedSpan>>,
     logs: Mutex<Vec<ReceivedLog>>,
+    metrics: Mutex<Vec<ReceivedPoint>>,
     requests: AtomicUsize,
+    metric_requests: AtomicUsize,
     jsonl: Option<Mutex<File>>,
     changed: Notify,
 }
@@ -95,6 +104,13 @@ impl State {
         self.requests.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_waiters();
     }
+
+    fn ingest_metrics(&self, req: &ExportMetricsServiceRequest, via: Protocol) {
+        lock(&self.metrics).extend(flatten_metrics(req, via));
+        self.metric_requests.fetch_add(1, Ordering::SeqCst);
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
 }
 
 struct GrpcService(Arc<State>);
@@ -107,6 +123,17 @@ impl LogsService for GrpcService {
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.0.ingest_logs(request.get_ref(), Protocol::Grpc);
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.ingest_metrics(request.get_ref(), Protocol::Grpc);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
 
@@ -157,7 +184,9 @@ impl Sink {
         let state = Arc::new(State {
             spans: Mutex::new(Vec::new()),
             logs: Mutex::new(Vec::new()),
+            metrics: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
+            metric_requests: AtomicUsize::new(0),
             jsonl,
             changed: Notify::new(),
         });
@@ -174,11 +203,14 @@ impl Sink {
         let service = TraceServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let logs_service =
             LogsServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let metrics_service =
+            MetricsServiceServer::new(GrpcService(state.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let mut grpc_stop = stop_rx.clone();
         let grpc_task = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
                 .add_service(logs_service)
+                .add_service(metrics_service)
                 .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), async move {
                     let _ = grpc_stop.wait_for(|stopped| *stopped).await;
                 })
@@ -208,6 +240,35 @@ impl Sink {
     /// Every log record received so far, in arrival order.
     pub fn logs(&self) -> Vec<ReceivedLog> {
         lock(&self.state.logs).clone()
+    }
+
+    /// Every metric data point received so far, in arrival order.
+    pub fn metrics(&self) -> Vec<ReceivedPoint> {
+        lock(&self.state.metrics).clone()
+    }
+
+    /// Number of metric export requests received so far (both protocols).
+    pub fn metric_requests(&self) -> usize {
+        self.state.metric_requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` metric export requests were received.
+    pub async fn wait_for_metric_requests(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<ReceivedPoint>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.metric_requests() >= n {
+                return Ok(self.metrics());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                anyhow::bail!(
+                    "timed out after {timeout:?} waiting for {n} metric exports; have {}",
+                    self.metric_requests()
+                );
+            }
+        }
     }
 
     /// Number of export requests received so far (both protocols).

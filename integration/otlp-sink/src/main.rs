@@ -1,7 +1,8 @@
 //! `otlp-sink --grpc ADDR --http ADDR [--jsonl FILE]`
 //!
 //! Prints `otlp-sink listening grpc=ADDR http=ADDR` once both listeners accept,
-//! and `otlp-sink spans=N requests=M logs=L` on SIGTERM/SIGINT before exiting 0.
+//! and `otlp-sink spans=N requests=M logs=L` then `otlp-sink metric_points=P` on SIGTERM/SIGINT
+//! before exiting 0.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use otlp_sink::{Sink, SinkConfig};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
-#[command(name = "otlp-sink", about = "OTLP trace receiver (gRPC + HTTP/protobuf)")]
+#[command(name = "otlp-sink", about = "OTLP trace, log and metric receiver (gRPC + HTTP/protobuf)")]
 struct Args {
     /// OTLP/gRPC listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:4317")]
@@ -43,8 +44,10 @@ async fn main() -> anyhow::Result<()> {
     }
     sink.shutdown().await?;
     let (spans, requests, logs) = (sink.spans().len(), sink.requests(), sink.logs().len());
+    let points = sink.metrics().len();
     let mut out = std::io::stdout().lock();
     writeln!(out, "otlp-sink spans={spans} requests={requests} logs={logs}")?;
+    writeln!(out, "otlp-sink metric_points={points}")?;
     out.flush()?;
     Ok(())
 }

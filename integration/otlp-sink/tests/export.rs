@@ -206,7 +206,7 @@ async fn http_rejects_bad_requests() -> anyhow::Result<()> {
     let addr = sink.http_addr;
     let cases: [(&str, &[u8], &str); 4] = [
         ("GET /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"", "405"),
-        ("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", b"", "404"),
+        ("POST /v1/profiles HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", b"", "404"),
         (
             "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
              Content-Length: 2\r\nConnection: close\r\n\r\n",
