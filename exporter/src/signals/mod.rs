@@ -1,5 +1,6 @@
 //! Domain records to OpenTelemetry signals.
 
+pub mod attributes;
 pub mod logs;
 pub mod route;
 mod rpc;

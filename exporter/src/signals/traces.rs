@@ -1,14 +1,14 @@
-//! HTTP/1, HTTP/2 and gRPC calls to OpenTelemetry spans with semantic-convention attributes
-//! (HTTP/2 and gRPC attributes in `rpc.rs`).
+//! HTTP/1, HTTP/2 and gRPC calls to OTLP spans with semantic-convention attributes
+//! (HTTP/2 and gRPC attributes in `rpc.rs`), built directly as protobuf messages.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry::trace::{SpanContext, SpanKind, Status};
-use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::trace::SpanId;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span, SpanFlags, Status};
 use opentelemetry_semantic_conventions::trace as sc;
 
+use super::attributes::{int, string};
 use super::route::derive_route;
 use super::rpc;
 use crate::clock::Clock;
@@ -96,38 +96,38 @@ fn http_status_failed(role: Role, status: Option<u16>) -> bool {
     })
 }
 
-/// Builds spans; holds what is shared by all of them.
-pub struct SpanBuilder {
-    scope: InstrumentationScope,
+/// An OTLP span status: `Unset`, or `Error` with a message.
+pub(super) fn status(failed: bool, message: String) -> Status {
+    if failed {
+        Status { message, code: StatusCode::Error as i32 }
+    } else {
+        Status::default()
+    }
+}
+
+/// Turns observed calls into OTLP spans; holds what is shared by all of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanEncoder {
     rpc_semconv: RpcSemconv,
 }
 
-impl Default for SpanBuilder {
-    fn default() -> Self {
-        SpanBuilder::new(RpcSemconv::default())
-    }
-}
-
-impl SpanBuilder {
+impl SpanEncoder {
     pub fn new(rpc_semconv: RpcSemconv) -> Self {
-        SpanBuilder {
-            scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build(),
-            rpc_semconv,
-        }
+        SpanEncoder { rpc_semconv }
     }
 
-    pub fn build(&self, s: &HttpSpan, clock: &Clock) -> SpanData {
+    pub fn encode(&self, s: &HttpSpan, clock: &Clock) -> Span {
         let failed = s.failed();
-        let (name, attrs, status) = match &s.call {
+        let (name, attributes, status) = match &s.call {
             Call::Http1(ex) => {
                 let (name, attrs) = http1_attributes(s, ex, failed);
-                (name, attrs, if failed { Status::error("") } else { Status::Unset })
+                (name, attrs, status(failed, String::new()))
             }
             Call::Http2(ex) => match &ex.grpc {
                 Some(g) => rpc::grpc_attributes(s, ex, g, failed, self.rpc_semconv),
                 None => {
                     let (name, attrs) = rpc::http2_attributes(s, ex, failed);
-                    (name, attrs, if failed { Status::error("") } else { Status::Unset })
+                    (name, attrs, status(failed, String::new()))
                 }
             },
         };
@@ -136,20 +136,27 @@ impl SpanBuilder {
             Role::Client => SpanKind::Client,
         };
         let ids = &s.ids;
-        SpanData {
-            span_context: SpanContext::new(ids.trace_id, ids.span_id, ids.flags, false, ids.trace_state.clone()),
-            parent_span_id: ids.parent_span_id,
-            parent_span_is_remote: ids.parent_is_remote,
-            span_kind: kind,
-            name: Cow::Owned(name),
-            start_time: clock.to_system_time(s.call.start_ns()),
-            end_time: clock.to_system_time(s.call.end_ns()),
-            attributes: attrs,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status,
-            instrumentation_scope: self.scope.clone(),
+        let mut flags = u32::from(ids.flags.to_u8()) | SpanFlags::ContextHasIsRemoteMask as u32;
+        if ids.parent_is_remote {
+            flags |= SpanFlags::ContextIsRemoteMask as u32;
+        }
+        Span {
+            trace_id: ids.trace_id.to_bytes().to_vec(),
+            span_id: ids.span_id.to_bytes().to_vec(),
+            trace_state: ids.trace_state.header(),
+            parent_span_id: if ids.parent_span_id == SpanId::INVALID {
+                Vec::new()
+            } else {
+                ids.parent_span_id.to_bytes().to_vec()
+            },
+            flags,
+            name,
+            kind: kind as i32,
+            start_time_unix_nano: clock.to_unix_nanos(s.call.start_ns()),
+            end_time_unix_nano: clock.to_unix_nanos(s.call.end_ns()),
+            attributes,
+            status: Some(status),
+            ..Default::default()
         }
     }
 }
@@ -159,28 +166,29 @@ fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool) -> (String, Vec<K
     let (method, method_original) = semconv_method(&ex.request.method);
     let status_code = ex.response.status;
     let route = derive_route(&ex.request.path);
-    let name = match ex.role {
-        Role::Server => format!("{method} {route}"),
-        Role::Client => method.to_string(),
+    let name = match (ex.role, method) {
+        (Role::Server, "_OTHER") => format!("HTTP {route}"),
+        (Role::Server, m) => format!("{m} {route}"),
+        (Role::Client, "_OTHER") => "HTTP".to_owned(),
+        (Role::Client, m) => m.to_owned(),
     };
-    let name = if method == "_OTHER" { name.replacen("_OTHER", "HTTP", 1) } else { name };
 
-    let mut attrs = Vec::with_capacity(14);
-    attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method.to_string()));
+    let mut attrs = Vec::with_capacity(15);
+    attrs.push(string(sc::HTTP_REQUEST_METHOD, method));
     if let Some(original) = method_original {
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
+        attrs.push(string(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
     }
-    attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
-    attrs.push(KeyValue::new(sc::URL_PATH, ex.request.path.clone()));
-    attrs.push(KeyValue::new(sc::URL_SCHEME, "http"));
+    attrs.push(int(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
+    attrs.push(string(sc::URL_PATH, ex.request.path.as_str()));
+    attrs.push(string(sc::URL_SCHEME, "http"));
     let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
     let host = ex.request.host.as_deref().map(host_without_port);
     push_addresses(&mut attrs, s, ex.role, host, version);
     if ex.role == Role::Server {
-        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
+        attrs.push(string(sc::HTTP_ROUTE, route));
     }
     if failed {
-        attrs.push(KeyValue::new(sc::ERROR_TYPE, status_code.to_string()));
+        attrs.push(string(sc::ERROR_TYPE, status_code.to_string()));
     }
     (name, attrs)
 }
@@ -193,28 +201,26 @@ pub(super) fn push_addresses(
     host: Option<&str>,
     version: &'static str,
 ) {
-    attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, "tcp"));
-    attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
-    let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &s.addrs.local_ip, &s.addrs.remote_ip);
-    attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, StringValue::from(remote_ip.clone())));
-    attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
+    attrs.push(string(sc::NETWORK_TRANSPORT, "tcp"));
+    attrs.push(string(sc::NETWORK_PROTOCOL_VERSION, version));
+    let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &*s.addrs.local_ip, &*s.addrs.remote_ip);
+    attrs.push(string(sc::NETWORK_PEER_ADDRESS, remote_ip));
+    attrs.push(int(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
     match role {
         Role::Server => {
-            let server = host.map_or_else(|| StringValue::from(local_ip.clone()), |h| h.to_string().into());
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.local.port())));
-            attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, StringValue::from(remote_ip.clone())));
+            attrs.push(string(sc::SERVER_ADDRESS, host.unwrap_or(local_ip)));
+            attrs.push(int(sc::SERVER_PORT, i64::from(tuple.local.port())));
+            attrs.push(string(sc::CLIENT_ADDRESS, remote_ip));
         }
         Role::Client => {
-            let server = host.map_or_else(|| StringValue::from(remote_ip.clone()), |h| h.to_string().into());
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.remote.port())));
+            attrs.push(string(sc::SERVER_ADDRESS, host.unwrap_or(remote_ip)));
+            attrs.push(int(sc::SERVER_PORT, i64::from(tuple.remote.port())));
         }
     }
 }
 
 /// Semantic conventions allow only the standard methods; others are `_OTHER` plus the original.
-pub(super) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
+pub(super) fn semconv_method(m: &Method) -> (&'static str, Option<&str>) {
     match m {
         Method::Get => ("GET", None),
         Method::Head => ("HEAD", None),
@@ -225,7 +231,7 @@ pub(super) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
         Method::Options => ("OPTIONS", None),
         Method::Trace => ("TRACE", None),
         Method::Patch => ("PATCH", None),
-        Method::Other(s) => ("_OTHER", Some(s.clone())),
+        Method::Other(s) => ("_OTHER", Some(s)),
     }
 }
 
