@@ -1,24 +1,29 @@
 //! Telemetry waiting for the next flush, encoded as it arrives and grouped by process, and
 //! the OTLP requests a flush sends: one resource per process, one scope (`spanwire`).
+//!
+//! Spans are written straight into protobuf bytes (`signals::wire`); the trace request is
+//! assembled from those bytes. Log records, a small share of the traffic, are prost messages.
 
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
 
 use super::resource::ResourceCache;
 use crate::clock::Clock;
 use crate::decorate::process::ProcessInfo;
 use crate::signals::traces::SpanEncoder;
+use crate::signals::wire::Writer;
 use crate::signals::Telemetry;
 
 /// One process's share of a flush.
 pub struct Group {
     pub process: Arc<ProcessInfo>,
-    pub spans: Vec<Span>,
+    /// The `spans` entries of an OTLP `ScopeSpans`, encoded (which decodes as a `ScopeSpans`).
+    pub spans: Writer,
+    pub span_count: u64,
     pub logs: Vec<LogRecord>,
 }
 
@@ -49,7 +54,7 @@ impl Pending {
                 Some(i) => i,
                 None => {
                     let process = process.clone();
-                    self.groups.push(Group { process, spans: Vec::new(), logs: Vec::new() });
+                    self.groups.push(Group { process, spans: Writer::default(), span_count: 0, logs: Vec::new() });
                     self.groups.len() - 1
                 }
             },
@@ -57,7 +62,10 @@ impl Pending {
         self.last = idx;
         let group = &mut self.groups[idx];
         match item {
-            Telemetry::Span(s) => group.spans.push(spans.encode(&s, clock)),
+            Telemetry::Span(s) => {
+                spans.encode(&s, clock, &mut group.spans);
+                group.span_count += 1;
+            }
             Telemetry::Log(l) => group.logs.push(l.into_record(clock)),
         }
         self.items += 1;
@@ -73,32 +81,48 @@ impl Pending {
 
 /// The requests of one flush and how many spans and log records each carries.
 pub struct Requests {
-    pub traces: Option<(ExportTraceServiceRequest, u64)>,
+    /// An encoded `ExportTraceServiceRequest`.
+    pub traces: Option<(Vec<u8>, u64)>,
     pub logs: Option<(ExportLogsServiceRequest, u64)>,
 }
 
-pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
-    let scope = InstrumentationScope {
+/// Field numbers of the messages assembled here (opentelemetry/proto/trace/v1/trace.proto and
+/// the trace collector service).
+const REQUEST_RESOURCE_SPANS: u32 = 1;
+const RESOURCE_SPANS_RESOURCE: u32 = 1;
+const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+const SCOPE_SPANS_SCOPE: u32 = 1;
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
         name: "spanwire".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         ..Default::default()
-    };
-    let (mut resource_spans, mut resource_logs) = (Vec::new(), Vec::new());
+    }
+}
+
+pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
+    let scope = scope();
+    let encoded_scope = scope.encode_to_vec();
+    let span_bytes: usize = groups.iter().map(|g| g.spans.len()).sum();
+    let mut traces = Writer::with_capacity(span_bytes + groups.len() * 256);
+    let mut resource_logs = Vec::new();
     let (mut span_count, mut log_count) = (0, 0);
     for g in groups {
-        let resource = resources.get(&g.process);
-        if !g.spans.is_empty() {
-            span_count += g.spans.len() as u64;
-            resource_spans.push(ResourceSpans {
-                resource: Some(resource.clone()),
-                scope_spans: vec![ScopeSpans { scope: Some(scope.clone()), spans: g.spans, schema_url: String::new() }],
-                schema_url: String::new(),
-            });
+        if g.span_count > 0 {
+            span_count += g.span_count;
+            let rs = traces.open(REQUEST_RESOURCE_SPANS);
+            traces.bytes(RESOURCE_SPANS_RESOURCE, resources.encoded(&g.process));
+            let ss = traces.open(RESOURCE_SPANS_SCOPE_SPANS);
+            traces.bytes(SCOPE_SPANS_SCOPE, &encoded_scope);
+            traces.append(g.spans.as_bytes());
+            traces.close(ss);
+            traces.close(rs);
         }
         if !g.logs.is_empty() {
             log_count += g.logs.len() as u64;
             resource_logs.push(ResourceLogs {
-                resource: Some(resource.clone()),
+                resource: Some(resources.get(&g.process).clone()),
                 scope_logs: vec![ScopeLogs {
                     scope: Some(scope.clone()),
                     log_records: g.logs,
@@ -109,7 +133,57 @@ pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
         }
     }
     Requests {
-        traces: (span_count > 0).then_some((ExportTraceServiceRequest { resource_spans }, span_count)),
+        traces: (span_count > 0).then(|| (traces.into_bytes(), span_count)),
         logs: (log_count > 0).then_some((ExportLogsServiceRequest { resource_logs }, log_count)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use super::*;
+    use crate::ebpf::records::Pid;
+
+    #[test]
+    fn trace_request_decodes_with_one_resource_per_process() {
+        let process = |pid| {
+            Arc::new(ProcessInfo {
+                pid: Pid(pid),
+                exe_name: "srv".into(),
+                service_name: format!("s{pid}"),
+                start_ticks: 1,
+            })
+        };
+        let (a, b) = (process(1), process(2));
+        let group = |p: &Arc<ProcessInfo>, names: &[&str]| {
+            let mut spans = Writer::default();
+            for n in names {
+                let s = spans.open(2);
+                spans.bytes(5, n.as_bytes());
+                spans.close(s);
+            }
+            Group { process: p.clone(), spans, span_count: names.len() as u64, logs: Vec::new() }
+        };
+        let mut resources = ResourceCache::new("h".into());
+        let r = requests(vec![group(&a, &["x", "y"]), group(&b, &["z"])], &mut resources);
+        let (bytes, n) = r.traces.expect("spans");
+        assert_eq!(n, 3);
+        assert!(r.logs.is_none());
+        let req = ExportTraceServiceRequest::decode(&bytes[..]).expect("valid request");
+        let summary: Vec<(String, Vec<String>)> = req
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                let service = rs.resource.as_ref().expect("resource").attributes[0].value.clone().expect("value");
+                let ss = &rs.scope_spans[0];
+                assert_eq!(ss.scope.as_ref().expect("scope").name, "spanwire");
+                (format!("{:?}", service.value), ss.spans.iter().map(|s| s.name.clone()).collect())
+            })
+            .collect();
+        assert_eq!(summary.len(), 2);
+        assert!(summary[0].0.contains("s1") && summary[1].0.contains("s2"), "{summary:?}");
+        assert_eq!(summary[0].1, ["x", "y"]);
+        assert_eq!(summary[1].1, ["z"]);
     }
 }

@@ -13,6 +13,8 @@ pub mod resource;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
+use prost::Message;
 use tokio::sync::{mpsc, Semaphore};
 
 use self::batch::{requests, Group, Pending};
@@ -132,8 +134,10 @@ impl Sink {
 
 fn write_console(c: &console::Console, groups: Vec<Group>, stats: &Stats) {
     for g in groups {
-        let (n, m) = (g.spans.len() as u64, g.logs.len() as u64);
-        match c.write(&g.process, &g.spans, &g.logs) {
+        let (n, m) = (g.span_count, g.logs.len() as u64);
+        // The encoded `spans` entries are a valid `ScopeSpans` message on their own.
+        let spans = ScopeSpans::decode(g.spans.as_bytes()).map(|s| s.spans).unwrap_or_default();
+        match c.write(&g.process, &spans, &g.logs) {
             Ok(()) => {
                 stats.spans_exported.add(n);
                 stats.logs_exported.add(m);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_semantic_conventions::resource as res;
+use prost::Message;
 
 use crate::decorate::process::ProcessInfo;
 use crate::signals::attributes::{int, string};
@@ -29,7 +30,14 @@ pub fn resource_attributes(process: &ProcessInfo, host_name: &str) -> Vec<KeyVal
 pub struct ResourceCache {
     host_name: String,
     /// Keyed by the address of the `ProcessInfo`, which stays valid while the entry holds the `Arc`.
-    map: HashMap<usize, (Arc<ProcessInfo>, Resource)>,
+    map: HashMap<usize, Entry>,
+}
+
+struct Entry {
+    process: Arc<ProcessInfo>,
+    resource: Resource,
+    /// `resource`, protobuf-encoded.
+    encoded: Vec<u8>,
 }
 
 impl ResourceCache {
@@ -46,21 +54,26 @@ impl ResourceCache {
     }
 
     pub fn get(&mut self, process: &Arc<ProcessInfo>) -> &Resource {
+        &self.entry(process).resource
+    }
+
+    /// The resource, protobuf-encoded.
+    pub fn encoded(&mut self, process: &Arc<ProcessInfo>) -> &[u8] {
+        &self.entry(process).encoded
+    }
+
+    fn entry(&mut self, process: &Arc<ProcessInfo>) -> &Entry {
         let host_name = &self.host_name;
-        &self
-            .map
-            .entry(Arc::as_ptr(process) as usize)
-            .or_insert_with(|| {
-                let attributes = resource_attributes(process, host_name);
-                (process.clone(), Resource { attributes, ..Default::default() })
-            })
-            .1
+        self.map.entry(Arc::as_ptr(process) as usize).or_insert_with(|| {
+            let resource = Resource { attributes: resource_attributes(process, host_name), ..Default::default() };
+            Entry { process: process.clone(), encoded: resource.encode_to_vec(), resource }
+        })
     }
 
     /// Forgets processes nobody else refers to any more (exited, swept from the process cache,
     /// and no telemetry of theirs pending).
     pub fn sweep(&mut self) {
-        self.map.retain(|_, (process, _)| Arc::strong_count(process) > 1);
+        self.map.retain(|_, e| Arc::strong_count(&e.process) > 1);
     }
 
     pub fn len(&self) -> usize {
@@ -89,7 +102,7 @@ mod tests {
         let attrs = cache.get(&a).attributes.clone();
         assert_eq!(attrs[0].key, "service.name");
         assert!(attrs.iter().any(|kv| kv.key == "host.name"));
-        cache.get(&a);
+        assert_eq!(Resource::decode(cache.encoded(&a)).expect("valid").attributes, attrs);
         cache.get(&b);
         assert_eq!(cache.len(), 2, "a reused pid is another process");
         drop(a);

@@ -5,6 +5,7 @@ pub mod logs;
 pub mod route;
 mod rpc;
 pub mod traces;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use super::raw_codec::RawCodec;
 use super::{OtlpError, OtlpSettings, SignalTarget};
 use crate::config::OtlpProtocol;
 
+const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const USER_AGENT: &str = concat!("spanwire/", env!("CARGO_PKG_VERSION"));
 
 /// Why one export call failed.
@@ -43,7 +44,7 @@ enum Transport {
 }
 
 struct Grpc {
-    traces: TraceServiceClient<Channel>,
+    traces: tonic::client::Grpc<Channel>,
     traces_metadata: MetadataMap,
     logs: LogsServiceClient<Channel>,
     logs_metadata: MetadataMap,
@@ -62,7 +63,7 @@ impl OtlpClient {
     pub fn new(settings: &OtlpSettings, timeout: Duration) -> Result<Self, OtlpError> {
         let transport = match settings.protocol {
             OtlpProtocol::Grpc => Transport::Grpc(Grpc {
-                traces: TraceServiceClient::new(channel(&settings.traces, timeout)?),
+                traces: tonic::client::Grpc::new(channel(&settings.traces, timeout)?),
                 traces_metadata: metadata(&settings.traces),
                 logs: LogsServiceClient::new(channel(&settings.logs, timeout)?),
                 logs_metadata: metadata(&settings.logs),
@@ -87,14 +88,17 @@ impl OtlpClient {
         Ok(OtlpClient(Arc::new(transport)))
     }
 
-    pub async fn export_traces(&self, request: ExportTraceServiceRequest) -> Result<(), ExportError> {
+    /// Sends an encoded `ExportTraceServiceRequest`.
+    pub async fn export_traces(&self, request: Vec<u8>) -> Result<(), ExportError> {
         match &*self.0 {
             Transport::Grpc(g) => {
+                let mut grpc = g.traces.clone();
+                grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
                 let request = tonic::Request::from_parts(g.traces_metadata.clone(), Default::default(), request);
-                g.traces.clone().export(request).await?;
+                grpc.unary(request, PathAndQuery::from_static(TRACE_EXPORT_PATH), RawCodec).await?;
                 Ok(())
             }
-            Transport::Http(h) => post(&h.client, &h.traces_url, &h.traces_headers, request.encode_to_vec()).await,
+            Transport::Http(h) => post(&h.client, &h.traces_url, &h.traces_headers, request).await,
         }
     }
 
