@@ -34,6 +34,9 @@ pub struct Pending {
     items: usize,
     /// Index of the group the last item went to: consecutive items mostly share a process.
     last: usize,
+    /// Bytes of the largest group of the last flush: new groups start with that capacity so
+    /// their buffers do not grow (and copy) a dozen times per flush.
+    group_bytes_hint: usize,
 }
 
 impl Pending {
@@ -54,7 +57,8 @@ impl Pending {
                 Some(i) => i,
                 None => {
                     let process = process.clone();
-                    self.groups.push(Group { process, spans: Writer::default(), span_count: 0, logs: Vec::new() });
+                    let spans = Writer::with_capacity(self.group_bytes_hint);
+                    self.groups.push(Group { process, spans, span_count: 0, logs: Vec::new() });
                     self.groups.len() - 1
                 }
             },
@@ -73,6 +77,7 @@ impl Pending {
 
     /// Everything pending, leaving this empty.
     pub fn take(&mut self) -> Vec<Group> {
+        self.group_bytes_hint = self.groups.iter().map(|g| g.spans.len()).max().unwrap_or(0);
         self.items = 0;
         self.last = 0;
         std::mem::take(&mut self.groups)
