@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use opentelemetry_sdk::Resource;
 use spanwire::decorate::process::ProcessInfo;
 use spanwire::ebpf::records::Pid;
 use spanwire::metrics::otlp::{encode, MAX_POINTS_PER_REQUEST};
@@ -52,7 +51,6 @@ fn main() {
                 exe_name: format!("svc-{i}"),
                 service_name: format!("svc-{i}"),
                 start_ticks: 1,
-                resource: Resource::builder_empty().with_service_name(format!("svc-{i}")).build(),
             })
         })
         .collect();

@@ -1,16 +1,13 @@
-//! Process metadata from /proc: executable name, service name, resource attributes.
+//! Process metadata from /proc: executable name, service name (its OTLP resource is built from
+//! this in `export::resource`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
-use opentelemetry_semantic_conventions::resource as res;
-
 use crate::ebpf::records::Pid;
 
-/// One observed process and the resource its telemetry is exported under.
+/// One observed process.
 #[derive(Debug)]
 pub struct ProcessInfo {
     pub pid: Pid,
@@ -18,20 +15,18 @@ pub struct ProcessInfo {
     pub service_name: String,
     /// Process start time (clock ticks since boot), to tell a reused pid apart.
     pub start_ticks: u64,
-    pub resource: Resource,
 }
 
 /// Caches `ProcessInfo` per pid. Resolved at first sight of a pid, so short-lived clients
 /// (curl) are usually still in /proc; when they are not, the kernel-reported thread name is used.
 pub struct ProcessCache {
     proc_root: PathBuf,
-    host_name: String,
     map: HashMap<Pid, Arc<ProcessInfo>>,
 }
 
 impl ProcessCache {
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        ProcessCache { proc_root: proc_root.into(), host_name: host_name(), map: HashMap::new() }
+        ProcessCache { proc_root: proc_root.into(), map: HashMap::new() }
     }
 
     pub fn get(&mut self, pid: Pid, comm: &str) -> Arc<ProcessInfo> {
@@ -67,18 +62,7 @@ impl ProcessCache {
         let env = std::fs::read(dir.join("environ")).unwrap_or_default();
         let service_name = service_name_from_env(&env).unwrap_or_else(|| exe_name.clone());
         let start_ticks = start_ticks(&self.proc_root, pid).unwrap_or(0);
-        let resource = Resource::builder_empty()
-            .with_attributes([
-                KeyValue::new(res::SERVICE_NAME, service_name.clone()),
-                KeyValue::new(res::PROCESS_PID, i64::from(pid.0)),
-                KeyValue::new(res::PROCESS_EXECUTABLE_NAME, exe_name.clone()),
-                KeyValue::new(res::HOST_NAME, self.host_name.clone()),
-                KeyValue::new(res::TELEMETRY_SDK_NAME, "spanwire"),
-                KeyValue::new(res::TELEMETRY_SDK_LANGUAGE, "rust"),
-                KeyValue::new(res::TELEMETRY_SDK_VERSION, env!("CARGO_PKG_VERSION")),
-            ])
-            .build();
-        ProcessInfo { pid, exe_name, service_name, start_ticks, resource }
+        ProcessInfo { pid, exe_name, service_name, start_ticks }
     }
 }
 
@@ -109,12 +93,6 @@ fn start_ticks(proc_root: &Path, pid: Pid) -> Option<u64> {
     // The command name may contain spaces and parentheses: fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 #[cfg(test)]

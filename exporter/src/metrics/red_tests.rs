@@ -1,19 +1,11 @@
 use std::sync::Arc;
 
-use opentelemetry_sdk::Resource;
-
 use super::*;
 use crate::ebpf::records::Pid;
 use crate::metrics::AttrValue;
 
 fn process(pid: u32, name: &str) -> Arc<ProcessInfo> {
-    Arc::new(ProcessInfo {
-        pid: Pid(pid),
-        exe_name: name.into(),
-        service_name: name.into(),
-        start_ticks: 7,
-        resource: Resource::builder_empty().with_service_name(name.to_string()).build(),
-    })
+    Arc::new(ProcessInfo { pid: Pid(pid), exe_name: name.into(), service_name: name.into(), start_ticks: 7 })
 }
 
 fn http(p: &Arc<ProcessInfo>, role: Role, path: &str, status: u16, secs: f64) -> RequestSample {
