@@ -75,20 +75,14 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
 
     let backend = match otlp::destination(&cfg.export, |k| std::env::var(k).ok()) {
         Destination::Console => Backend::Console(Console),
-        Destination::Otlp { protocol, endpoint } => {
+        Destination::Otlp(settings) => {
             tracing::info!(
-                ?protocol,
-                endpoint = endpoint.as_deref().unwrap_or("(from OTEL_* env)"),
+                protocol = ?settings.protocol,
+                traces = %settings.traces.endpoint,
+                logs = %settings.logs.endpoint,
                 "exporting over OTLP"
             );
-            let timeout = Duration::from_millis(cfg.export.timeout_ms);
-            let spans = (0..cfg.export.max_concurrent_exports)
-                .map(|_| otlp::build(protocol, endpoint.as_deref(), timeout))
-                .collect::<Result<Vec<_>, _>>()?;
-            let logs = (0..cfg.export.max_concurrent_exports.min(2))
-                .map(|_| otlp::build_logs(protocol, endpoint.as_deref(), timeout))
-                .collect::<Result<Vec<_>, _>>()?;
-            Backend::Otlp { spans, logs }
+            Backend::Otlp(otlp::OtlpClient::new(&settings, Duration::from_millis(cfg.export.timeout_ms))?)
         }
     };
 
@@ -162,6 +156,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         batch_max_spans: cfg.export.batch_max_spans,
         flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
         k8s: k8s_meta,
+        max_concurrent_exports: cfg.export.max_concurrent_exports,
         rpc_semconv: cfg.export.rpc_semconv,
     };
     let exporter = tokio::spawn(exporter.run(span_rx));

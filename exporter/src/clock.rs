@@ -29,8 +29,12 @@ impl Clock {
     }
 
     pub fn to_system_time(&self, mono_ns: u64) -> SystemTime {
-        let wall = mono_ns as i64 + self.offset_ns.load(Ordering::Relaxed);
-        UNIX_EPOCH + Duration::from_nanos(wall.max(0) as u64)
+        UNIX_EPOCH + Duration::from_nanos(self.to_unix_nanos(mono_ns))
+    }
+
+    /// Nanoseconds since the Unix epoch, as OTLP timestamps are.
+    pub fn to_unix_nanos(&self, mono_ns: u64) -> u64 {
+        (mono_ns as i64 + self.offset_ns.load(Ordering::Relaxed)).max(0) as u64
     }
 }
 

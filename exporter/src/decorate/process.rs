@@ -143,6 +143,25 @@ fn refresh(info: &ProcessInfo, k8s: &K8sMetadata, host_name: &str) -> Option<Pro
     ))
 }
 
+/// A process outside containers with `OTEL_SERVICE_NAME=service`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_process(pid: u32, exe: &str, service: &str) -> ProcessInfo {
+    let env = EnvResource { service_name: Some(service.to_string()), ..Default::default() };
+    build(
+        ProcessInfo {
+            pid: Pid(pid),
+            exe_name: exe.into(),
+            service_name: String::new(),
+            start_ticks: 1,
+            container: None,
+            env,
+            pod: None,
+            resource: Resource::builder_empty().build(),
+        },
+        "node-1",
+    )
+}
+
 /// Fills `service_name` and `resource` from the other fields.
 ///
 /// `service.name`: in a pod, the process env, the container spec's literal env, the

@@ -35,6 +35,7 @@ impl Reader {
         let mut tick = tokio::time::interval(poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut counter_tick = tokio::time::interval(Duration::from_secs(1));
+        let mut capacity = 64;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -42,20 +43,27 @@ impl Reader {
                 _ = tick.tick() => {}
                 _ = counter_tick.tick() => update_kernel_counters(&counters, &stats),
             }
-            if !drain(ring.get_mut(), &tx, &stats).await {
+            if !drain(ring.get_mut(), &tx, &stats, &mut capacity).await {
                 return Ok(());
             }
         }
-        drain(ring.get_mut(), &tx, &stats).await;
+        drain(ring.get_mut(), &tx, &stats, &mut capacity).await;
         update_kernel_counters(&counters, &stats);
         Ok(())
     }
 }
 
 /// Sends everything in the ring buffer downstream; false when the receiver is gone.
-async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Vec<RawEvent>>, stats: &Stats) -> bool {
+/// Batches are sized like the previous one plus a margin (`capacity`): no regrowth at a steady
+/// rate, and no full-size batches held in the channel when traffic is light.
+async fn drain(
+    ring: &mut RingBuf<MapData>,
+    tx: &mpsc::Sender<Vec<RawEvent>>,
+    stats: &Stats,
+    capacity: &mut usize,
+) -> bool {
     loop {
-        let mut batch = Vec::new();
+        let mut batch = Vec::with_capacity(*capacity);
         while batch.len() < BATCH_MAX {
             let Some(item) = ring.next() else { break };
             match decode(&item) {
@@ -67,6 +75,7 @@ async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Vec<RawEvent>>, st
             return true;
         }
         let full = batch.len() == BATCH_MAX;
+        *capacity = (batch.len() + batch.len() / 4 + 16).min(BATCH_MAX);
         stats.events_received.add(batch.len() as u64);
         // Backpressure: while the next stage is busy the kernel fills the ring and counts drops.
         if tx.send(batch).await.is_err() {

@@ -63,10 +63,55 @@ pub struct RawEvent {
     pub exit_ns: u64,
     /// Syscall return value: bytes transferred for data events.
     pub ret: i64,
-    pub comm: String,
+    pub comm: Comm,
     pub tuple: Tuple,
     /// First bytes of the payload (at most the configured capture size).
     pub payload: Vec<u8>,
+}
+
+/// The kernel's name of the thread (`comm`, at most 15 bytes), kept inline: no allocation per event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Comm {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Comm {
+    fn new(raw: &[std::os::raw::c_char; 16]) -> Self {
+        let mut bytes = [0u8; 16];
+        let mut len = 0;
+        for (dst, &c) in bytes.iter_mut().zip(raw.iter().take_while(|&&c| c != 0)) {
+            *dst = c as u8;
+            len += 1;
+        }
+        Comm { bytes, len }
+    }
+
+    /// The name up to its first byte that is not UTF-8.
+    pub fn as_str(&self) -> &str {
+        let b = &self.bytes[..usize::from(self.len)];
+        std::str::from_utf8(b).unwrap_or_else(|e| std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Comm {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl PartialEq<&str> for Comm {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,15 +163,10 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         enter_ns: h.enter_ns,
         exit_ns: h.exit_ns,
         ret: h.ret,
-        comm: comm_string(&h.comm),
+        comm: Comm::new(&h.comm),
         tuple: if kind == EventKind::Log { Tuple::UNSPECIFIED } else { decode_tuple(&h.tuple)? },
         payload: payload[..captured].to_vec(),
     })
-}
-
-fn comm_string(raw: &[std::os::raw::c_char; 16]) -> String {
-    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn decode_tuple(t: &sys::sw_tuple) -> Result<Tuple, DecodeError> {

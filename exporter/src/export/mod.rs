@@ -1,35 +1,36 @@
-//! The export stage: batches telemetry, groups it by process (one OTLP resource each), and
-//! sends spans and logs to the console or to OTLP endpoints.
+//! The export stage: encodes telemetry into OTLP messages as it arrives, groups it by
+//! process (one OTLP resource each), and sends each flush to the console or to the OTLP
+//! endpoints as one trace request and one logs request.
 //!
-//! One exporter serves every process: before each group is exported the exporter's resource
-//! is set to that process's. This costs one request per process per flush instead of one
-//! connection per process, and needs no per-service exporter lifecycle. A small pool of
-//! exporters lets requests overlap (an exporter carries one resource at a time).
+//! Up to `max_concurrent_exports` trace requests (and two logs requests) are in flight at
+//! once; when all are busy the stage waits, so the queue before it fills and counts drops.
 
+mod batch;
 pub mod console;
 pub mod otlp;
+pub mod resource;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
-use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::{LogExporter, SpanExporter};
-use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
-use tokio::sync::mpsc;
+use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
+use prost::Message;
+use tokio::sync::{mpsc, Semaphore};
 
+use self::batch::{requests, Group, Pending};
+use self::otlp::{ExportError, OtlpClient};
+use self::resource::ResourceCache;
 use crate::clock::Clock;
-use crate::decorate::k8s::{peer, K8sMetadata};
-use crate::decorate::process::ProcessInfo;
-use crate::signals::logs::{body_value, LogLine};
-use crate::signals::traces::SpanBuilder;
+use crate::signals::traces::SpanEncoder;
 use crate::signals::Telemetry;
 use crate::stats::Stats;
 
+/// Log export requests in flight at once (logs are a small share of the traffic).
+const MAX_CONCURRENT_LOG_EXPORTS: usize = 2;
+
 pub enum Backend {
     Console(console::Console),
-    Otlp { spans: Vec<SpanExporter>, logs: Vec<LogExporter> },
+    Otlp(OtlpClient),
 }
 
 pub struct ExportStage {
@@ -38,253 +39,143 @@ pub struct ExportStage {
     pub clock: Arc<Clock>,
     pub batch_max_spans: usize,
     pub flush_interval: Duration,
-    /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
-    pub k8s: Option<Arc<K8sMetadata>>,
+    pub max_concurrent_exports: usize,
     pub rpc_semconv: crate::config::RpcSemconv,
+    /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
+    pub k8s: Option<Arc<crate::decorate::k8s::K8sMetadata>>,
 }
 
-/// One process's share of a flush.
-struct Group {
-    process: Arc<ProcessInfo>,
-    spans: Vec<SpanData>,
-    logs: Vec<SdkLogRecord>,
-}
-
-/// Exporters not in use, and the way to give them back.
-struct Pool<E> {
-    size: usize,
-    idle_tx: mpsc::Sender<E>,
-    idle_rx: mpsc::Receiver<E>,
-}
-
-impl<E> Pool<E> {
-    fn new(exporters: Vec<E>) -> Self {
-        let size = exporters.len();
-        let (idle_tx, idle_rx) = mpsc::channel(size.max(1));
-        for e in exporters {
-            let _ = idle_tx.try_send(e);
-        }
-        Pool { size, idle_tx, idle_rx }
-    }
-
-    /// Waits for every exporter to come back, then hands them out for shutdown.
-    async fn drain(mut self) -> Vec<E> {
-        let mut all = Vec::with_capacity(self.size);
-        for _ in 0..self.size {
-            if let Some(e) = self.idle_rx.recv().await {
-                all.push(e);
-            }
-        }
-        all
-    }
-}
-
-struct Builders {
-    spans: SpanBuilder,
-    logger: SdkLogger,
-    scope: InstrumentationScope,
-    k8s: Option<Arc<K8sMetadata>>,
+/// Where flushed telemetry goes, with the export slots of each signal.
+struct Sink {
+    backend: Backend,
+    span_slots: Arc<Semaphore>,
+    log_slots: Arc<Semaphore>,
+    resources: ResourceCache,
+    stats: Arc<Stats>,
 }
 
 impl ExportStage {
-    /// Runs until the input channel closes, then flushes and shuts the exporters down.
+    /// Runs until the input channel closes, then flushes and waits for exports in flight.
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<Telemetry>>) {
-        let ExportStage { backend, stats, clock, batch_max_spans, flush_interval, rpc_semconv, k8s } = self;
-        let (console, span_pool, log_pool) = match backend {
-            Backend::Console(c) => (Some(c), Pool::new(Vec::new()), Pool::new(Vec::new())),
-            Backend::Otlp { spans, logs } => (None, Pool::new(spans), Pool::new(logs)),
+        let ExportStage {
+            backend,
+            stats,
+            clock,
+            batch_max_spans,
+            flush_interval,
+            max_concurrent_exports,
+            rpc_semconv,
+            k8s,
+        } = self;
+        let span_slots = max_concurrent_exports.max(1);
+        let log_slots = span_slots.min(MAX_CONCURRENT_LOG_EXPORTS);
+        let mut sink = Sink {
+            backend,
+            span_slots: Arc::new(Semaphore::new(span_slots)),
+            log_slots: Arc::new(Semaphore::new(log_slots)),
+            resources: ResourceCache::for_this_host(),
+            stats,
         };
-        let mut pools = (span_pool, log_pool);
-        let provider = SdkLoggerProvider::builder().build();
-        let scope = InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build();
-        let builders =
-            Builders { spans: SpanBuilder::new(rpc_semconv), logger: provider.logger("spanwire"), scope, k8s };
-        let mut pending: Vec<Telemetry> = Vec::new();
+        let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
+        let mut pending = Pending::default();
         let mut tick = tokio::time::interval(flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut open = true;
-        while open || !pending.is_empty() {
-            let flush_now = if open {
-                tokio::select! {
-                    batch = rx.recv() => match batch {
-                        Some(b) => {
-                            pending.extend(b);
-                            pending.len() >= batch_max_spans
-                        }
-                        None => {
-                            open = false;
-                            true
-                        }
-                    },
-                    _ = tick.tick() => true,
-                }
-            } else {
-                true
-            };
-            while flush_now && !pending.is_empty() {
-                let n = pending.len().min(batch_max_spans);
-                let groups = group_by_process(&builders, &clock, pending.drain(..n));
-                match &console {
-                    Some(c) => write_console(c, groups, &stats),
-                    None => {
-                        if !dispatch(groups, &mut pools, &stats, &builders.scope).await {
-                            return;
+        loop {
+            tokio::select! {
+                batch = rx.recv() => {
+                    let Some(batch) = batch else { break };
+                    for item in batch {
+                        pending.push(item, &encoder, &clock);
+                        if pending.len() >= batch_max_spans {
+                            sink.flush(pending.take()).await;
                         }
                     }
                 }
+                _ = tick.tick() => {
+                    if !pending.is_empty() {
+                        sink.flush(pending.take()).await;
+                    }
+                    sink.resources.sweep();
+                }
             }
         }
-        let (span_pool, log_pool) = pools;
-        for exp in span_pool.drain().await {
-            if let Err(e) = exp.shutdown() {
-                tracing::debug!(error = %e, "OTLP span exporter shutdown");
-            }
+        if !pending.is_empty() {
+            sink.flush(pending.take()).await;
         }
-        for exp in log_pool.drain().await {
-            if let Err(e) = exp.shutdown() {
-                tracing::debug!(error = %e, "OTLP log exporter shutdown");
-            }
-        }
+        // Every slot back: the exports in flight have finished (each is bounded by the timeout).
+        let _ = sink.span_slots.acquire_many(span_slots as u32).await;
+        let _ = sink.log_slots.acquire_many(log_slots as u32).await;
     }
 }
 
-/// Hands the groups' spans and logs to free exporters (waiting for one: backpressure fills the
-/// queue before it, which counts drops). False when the pools are gone.
-async fn dispatch(
-    groups: Vec<Group>,
-    pools: &mut (Pool<SpanExporter>, Pool<LogExporter>),
-    stats: &Arc<Stats>,
-    scope: &InstrumentationScope,
-) -> bool {
-    let mut span_groups = Vec::new();
-    let mut log_groups = Vec::new();
-    for g in groups {
-        if !g.spans.is_empty() {
-            span_groups.push((g.process.clone(), g.spans));
+impl Sink {
+    /// Writes the groups to the console, or hands their requests to free export slots
+    /// (waiting for one: backpressure).
+    async fn flush(&mut self, groups: Vec<Group>) {
+        let client = match &self.backend {
+            Backend::Console(c) => return write_console(c, groups, &self.stats),
+            Backend::Otlp(client) => client,
+        };
+        let requests = requests(groups, &mut self.resources);
+        if let Some((request, n)) = requests.traces {
+            let Ok(slot) = self.span_slots.clone().acquire_owned().await else { return };
+            let (client, stats) = (client.clone(), self.stats.clone());
+            tokio::spawn(async move {
+                match client.export_traces(request).await {
+                    Ok(()) => stats.spans_exported.add(n),
+                    Err(e) => record_span_failure(&stats, n, &e),
+                }
+                drop(slot);
+            });
         }
-        if !g.logs.is_empty() {
-            log_groups.push((g.process, g.logs));
+        if let Some((request, n)) = requests.logs {
+            let Ok(slot) = self.log_slots.clone().acquire_owned().await else { return };
+            let (client, stats) = (client.clone(), self.stats.clone());
+            tokio::spawn(async move {
+                match client.export_logs(request).await {
+                    Ok(()) => stats.logs_exported.add(n),
+                    Err(e) => record_log_failure(&stats, n, &e),
+                }
+                drop(slot);
+            });
         }
     }
-    if !span_groups.is_empty() {
-        let Some(exp) = pools.0.idle_rx.recv().await else { return false };
-        tokio::spawn(export_spans(exp, span_groups, stats.clone(), pools.0.idle_tx.clone()));
-    }
-    if !log_groups.is_empty() {
-        let Some(exp) = pools.1.idle_rx.recv().await else { return false };
-        tokio::spawn(export_logs(exp, log_groups, scope.clone(), stats.clone(), pools.1.idle_tx.clone()));
-    }
-    true
 }
 
 fn write_console(c: &console::Console, groups: Vec<Group>, stats: &Stats) {
     for g in groups {
-        let (n, m) = (g.spans.len() as u64, g.logs.len() as u64);
-        match c.write(&g.process, &g.spans, &g.logs) {
+        let (n, m) = (g.span_count, g.logs.len() as u64);
+        // The encoded `spans` entries are a valid `ScopeSpans` message on their own.
+        let spans = ScopeSpans::decode(g.spans.as_bytes()).map(|s| s.spans).unwrap_or_default();
+        match c.write(&g.process, &spans, &g.logs) {
             Ok(()) => {
                 stats.spans_exported.add(n);
                 stats.logs_exported.add(m);
             }
             Err(e) => {
-                record_failure(stats, n, &e.to_string());
+                stats.spans_export_failed.add(n);
                 stats.logs_export_failed.add(m);
-            }
-        }
-    }
-}
-
-async fn export_spans(
-    mut exp: SpanExporter,
-    groups: Vec<(Arc<ProcessInfo>, Vec<SpanData>)>,
-    stats: Arc<Stats>,
-    idle: mpsc::Sender<SpanExporter>,
-) {
-    for (process, spans) in groups {
-        let n = spans.len() as u64;
-        exp.set_resource(&process.resource);
-        match exp.export(spans).await {
-            Ok(()) => stats.spans_exported.add(n),
-            Err(e) => record_failure(&stats, n, &e.to_string()),
-        }
-    }
-    let _ = idle.send(exp).await;
-}
-
-async fn export_logs(
-    mut exp: LogExporter,
-    groups: Vec<(Arc<ProcessInfo>, Vec<SdkLogRecord>)>,
-    scope: InstrumentationScope,
-    stats: Arc<Stats>,
-    idle: mpsc::Sender<LogExporter>,
-) {
-    for (process, logs) in groups {
-        let n = logs.len() as u64;
-        exp.set_resource(&process.resource);
-        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> = logs.iter().map(|l| (l, &scope)).collect();
-        match exp.export(LogBatch::new(&refs)).await {
-            Ok(()) => stats.logs_exported.add(n),
-            Err(e) => {
-                stats.logs_export_failed.add(n);
                 if stats.export_failures.get() == 0 {
-                    tracing::warn!(error = %e, logs = n, "log export failed (logged once; counted in export_failures_total)");
+                    tracing::warn!(error = %e, "console write failed (logged once; counted in export_failures_total)");
                 }
                 stats.export_failures.add(1);
             }
         }
     }
-    let _ = idle.send(exp).await;
 }
 
-fn record_failure(stats: &Stats, spans: u64, error: &str) {
+fn record_span_failure(stats: &Stats, spans: u64, error: &ExportError) {
     stats.spans_export_failed.add(spans);
     if stats.export_failures.get() == 0 {
-        tracing::warn!(error, spans, "span export failed (logged once; counted in export_failures_total)");
+        tracing::warn!(%error, spans, "span export failed (logged once; counted in export_failures_total)");
     }
     stats.export_failures.add(1);
 }
 
-/// Builds span data and log records and groups them by process, keeping arrival order.
-fn group_by_process(b: &Builders, clock: &Clock, items: impl Iterator<Item = Telemetry>) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
-    for item in items {
-        let idx = match groups.iter().position(|g| Arc::ptr_eq(&g.process, item.process())) {
-            Some(i) => i,
-            None => {
-                groups.push(Group { process: item.process().clone(), spans: Vec::new(), logs: Vec::new() });
-                groups.len() - 1
-            }
-        };
-        match item {
-            Telemetry::Span(s) => {
-                let mut span = b.spans.build(&s, clock);
-                if let Some(k8s) = &b.k8s {
-                    peer::enrich(&mut span, k8s);
-                }
-                groups[idx].spans.push(span);
-            }
-            Telemetry::Log(l) => groups[idx].logs.push(log_record(&b.logger, &l, clock)),
-        }
+fn record_log_failure(stats: &Stats, logs: u64, error: &ExportError) {
+    stats.logs_export_failed.add(logs);
+    if stats.export_failures.get() == 0 {
+        tracing::warn!(%error, logs, "log export failed (logged once; counted in export_failures_total)");
     }
-    groups
-}
-
-fn log_record(logger: &SdkLogger, l: &LogLine, clock: &Clock) -> SdkLogRecord {
-    let mut r = logger.create_log_record();
-    let ts = clock.to_system_time(l.ts_ns);
-    r.set_timestamp(ts);
-    r.set_observed_timestamp(ts);
-    if let Some(level) = l.severity {
-        let (number, text) = level.severity();
-        r.set_severity_number(number);
-        r.set_severity_text(text);
-    }
-    r.set_body(body_value(l));
-    r.add_attribute("log.iostream", l.source);
-    if l.truncated {
-        r.add_attribute("spanwire.log.truncated", true);
-    }
-    if let Some(ids) = &l.trace {
-        r.set_trace_context(ids.trace_id, ids.span_id, Some(ids.flags));
-    }
-    r
+    stats.export_failures.add(1);
 }

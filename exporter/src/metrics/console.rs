@@ -58,8 +58,6 @@ pub fn write(c: &Collection) -> std::io::Result<()> {
 mod tests {
     use std::sync::Arc;
 
-    use opentelemetry_sdk::Resource;
-
     use super::*;
     use crate::metrics::histogram::{Histogram, DURATION_BOUNDS_S};
     use crate::metrics::{HistogramPoint, Metric, NumberPoint, ResourceMetrics, Temporality};
@@ -72,7 +70,7 @@ mod tests {
             time_unix_ns: 1,
             temporality: Temporality::Cumulative,
             resources: vec![ResourceMetrics {
-                resource: Resource::builder_empty().build(),
+                resource: Vec::new(),
                 service: Arc::from("svc"),
                 pid: 7,
                 metrics: vec![

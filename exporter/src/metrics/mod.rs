@@ -25,7 +25,7 @@ pub mod stage;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry_sdk::Resource;
+use opentelemetry_proto::tonic::common::v1::KeyValue as PbKeyValue;
 
 use histogram::Histogram;
 
@@ -137,7 +137,8 @@ pub struct Metric {
 /// Every metric of one resource (one service, or the agent itself) in one collection.
 #[derive(Debug, Clone)]
 pub struct ResourceMetrics {
-    pub resource: Resource,
+    /// Resource attributes (`export::resource::resource_attributes`).
+    pub resource: Vec<PbKeyValue>,
     /// For the console: the service and pid the resource stands for.
     pub service: Arc<str>,
     pub pid: u32,

@@ -11,6 +11,7 @@ use super::{AttrValue, Attrs, Metric, MetricData, Number, NumberPoint, ResourceM
 use crate::decorate::process::ProcessCache;
 use crate::ebpf::net::{sys, FlowKey, FlowValue};
 use crate::ebpf::records::Pid;
+use crate::export::resource::{host_name, resource_attributes};
 use crate::stats::Stats;
 
 /// A flow: one process's connections in one direction with one peer address and port.
@@ -245,7 +246,7 @@ impl FlowAggregator {
             let comm = comms.get(&pid).map_or_else(|| "unknown".to_string(), comm_of);
             let process = self.procs.get(Pid(pid), &comm);
             out.push(ResourceMetrics {
-                resource: process.resource.clone(),
+                resource: resource_attributes(&process, host_name()),
                 service: Arc::from(process.service_name.as_str()),
                 pid,
                 metrics: merge_same_name(metrics),

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use opentelemetry::Value;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -211,10 +210,7 @@ pub fn encode(c: &Collection, max_points: usize) -> Vec<(ExportMetricsServiceReq
             points = 0;
         }
         current.resource_metrics.push(pb::ResourceMetrics {
-            resource: Some(PbResource {
-                attributes: rm.resource.iter().map(|(k, v)| kv(k.as_str(), value(v))).collect(),
-                ..Default::default()
-            }),
+            resource: Some(PbResource { attributes: rm.resource.clone(), ..Default::default() }),
             scope_metrics: vec![pb::ScopeMetrics {
                 scope: Some(scope.clone()),
                 metrics: rm.metrics.iter().map(|m| metric(m, c.time_unix_ns, temporality)).collect(),
@@ -232,15 +228,6 @@ pub fn encode(c: &Collection, max_points: usize) -> Vec<(ExportMetricsServiceReq
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
-}
-
-fn value(v: &Value) -> any_value::Value {
-    match v {
-        Value::Bool(b) => any_value::Value::BoolValue(*b),
-        Value::I64(i) => any_value::Value::IntValue(*i),
-        Value::F64(f) => any_value::Value::DoubleValue(*f),
-        other => any_value::Value::StringValue(other.as_str().into_owned()),
-    }
 }
 
 fn attrs(a: &Attrs) -> Vec<KeyValue> {

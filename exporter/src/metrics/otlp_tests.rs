@@ -1,7 +1,5 @@
 use std::sync::Arc;
 
-use opentelemetry_sdk::Resource;
-
 use super::*;
 use crate::metrics::histogram::{Histogram, DURATION_BOUNDS_S};
 use crate::metrics::ResourceMetrics;
@@ -67,7 +65,7 @@ fn collection(resources: usize, points_each: usize) -> Collection {
     let mut h = Histogram::new(DURATION_BOUNDS_S);
     h.record(0.02);
     let rm = |i: usize| ResourceMetrics {
-        resource: Resource::builder_empty().with_service_name(format!("s{i}")).build(),
+        resource: vec![crate::signals::attributes::string("service.name", format!("s{i}"))],
         service: Arc::from("s"),
         pid: i as u32,
         metrics: vec![Metric {

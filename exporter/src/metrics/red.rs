@@ -11,6 +11,7 @@ use super::sample::{RequestSample, SampleKind};
 use super::{Attrs, HistogramPoint, Metric, MetricData, ResourceMetrics, Temporality};
 pub use crate::config::RpcSemconv;
 use crate::decorate::process::ProcessInfo;
+use crate::export::resource::{host_name, resource_attributes};
 use crate::protocol::grpc::GrpcCode;
 use crate::request::Role;
 use crate::stats::Stats;
@@ -220,7 +221,7 @@ impl Snapshot {
         self.services
             .iter()
             .map(|svc| ResourceMetrics {
-                resource: svc.process.resource.clone(),
+                resource: resource_attributes(&svc.process, host_name()),
                 service: Arc::from(svc.process.service_name.as_str()),
                 pid: svc.process.pid.0,
                 metrics: service_metrics(svc, semconv),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use opentelemetry_sdk::Resource;
+use opentelemetry_proto::tonic::common::v1::KeyValue as PbKeyValue;
 
 use super::{Metric, MetricData, Number, NumberPoint, ResourceMetrics, Temporality};
 use crate::stats::Stats;
@@ -16,7 +16,7 @@ pub struct QueueGauge {
 
 pub struct SelfMetrics {
     stats: Arc<Stats>,
-    resource: Resource,
+    resource: Vec<PbKeyValue>,
     pid: u32,
     start_unix_ns: u64,
     /// Totals at the previous collection (delta temporality reports the difference).
@@ -25,7 +25,13 @@ pub struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    pub fn new(stats: Arc<Stats>, resource: Resource, pid: u32, queues: Vec<QueueGauge>, now_unix_ns: u64) -> Self {
+    pub fn new(
+        stats: Arc<Stats>,
+        resource: Vec<PbKeyValue>,
+        pid: u32,
+        queues: Vec<QueueGauge>,
+        now_unix_ns: u64,
+    ) -> Self {
         SelfMetrics { stats, resource, pid, start_unix_ns: now_unix_ns, previous: Vec::new(), queues }
     }
 
@@ -83,7 +89,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let queues =
             vec![QueueGauge { name: "spanwire_export_queue_batches", description: "", depth: Box::new(|| Some(3)) }];
-        let mut m = SelfMetrics::new(stats.clone(), Resource::builder_empty().build(), 1, queues, 5);
+        let mut m = SelfMetrics::new(stats.clone(), Vec::new(), 1, queues, 5);
         stats.http_parse_errors.add(4);
         let value = |rm: &ResourceMetrics, name: &str| {
             rm.metrics.iter().find(|m| m.name == name).and_then(|m| match &m.data {

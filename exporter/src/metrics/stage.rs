@@ -145,7 +145,13 @@ pub fn setup(
     }
     let agent = crate::decorate::process::ProcessCache::new("/proc")
         .get(crate::ebpf::records::Pid(std::process::id()), "spanwire");
-    let self_metrics = SelfMetrics::new(stats.clone(), agent.resource.clone(), agent.pid.0, queues, now);
+    let self_metrics = SelfMetrics::new(
+        stats.clone(),
+        crate::export::resource::resource_attributes(&agent, crate::export::resource::host_name()),
+        agent.pid.0,
+        queues,
+        now,
+    );
     let stage = MetricsStage {
         backend,
         interval: Duration::from_millis(cfg.metrics.export_interval_ms.max(1)),

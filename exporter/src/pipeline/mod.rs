@@ -165,9 +165,10 @@ impl Processor {
         }
         self.held.sort_by_key(effective_ns);
         let ready = self.held.partition_point(|e| effective_ns(e) <= cutoff_ns);
-        let batch: Vec<RawEvent> = self.held.drain(..ready).collect();
-        let mut spans = Vec::new();
-        for ev in &batch {
+        // Taken out of `self` so the ready events are read in place while `self` is updated.
+        let mut held = std::mem::take(&mut self.held);
+        let mut spans = Vec::with_capacity(ready / 2);
+        for ev in &held[..ready] {
             let key = ConnKey { pid: ev.pid, sock: ev.sock };
             if ev.kind != EventKind::Log {
                 self.watch_logs(ev.pid);
@@ -192,6 +193,8 @@ impl Processor {
                 }
             }
         }
+        held.drain(..ready);
+        self.held = held;
         self.report_http_stats();
         spans
     }

@@ -13,7 +13,9 @@ pub fn strip_query(target: &[u8]) -> &[u8] {
 
 /// Lossy UTF-8 of at most `max` bytes, cut at a character boundary.
 pub fn truncate_lossy(v: &[u8], max: usize) -> String {
-    let s = String::from_utf8_lossy(v);
+    // Every input byte gives at least one output byte: only the first `max` bytes (and a
+    // character's worth more, to see whether one is cut) can reach the result.
+    let s = String::from_utf8_lossy(&v[..v.len().min(max.saturating_add(4))]);
     if s.len() <= max {
         return s.into_owned();
     }

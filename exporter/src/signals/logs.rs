@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use opentelemetry::logs::{AnyValue, Severity};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 
+use super::attributes::{boolean, string};
+use crate::clock::Clock;
 use crate::decorate::process::ProcessInfo;
 use crate::trace::SpanIds;
 
@@ -35,14 +38,14 @@ pub enum Level {
 }
 
 impl Level {
-    pub fn severity(self) -> (Severity, &'static str) {
+    pub fn severity(self) -> (SeverityNumber, &'static str) {
         match self {
-            Level::Trace => (Severity::Trace, "TRACE"),
-            Level::Debug => (Severity::Debug, "DEBUG"),
-            Level::Info => (Severity::Info, "INFO"),
-            Level::Warn => (Severity::Warn, "WARN"),
-            Level::Error => (Severity::Error, "ERROR"),
-            Level::Fatal => (Severity::Fatal, "FATAL"),
+            Level::Trace => (SeverityNumber::Trace, "TRACE"),
+            Level::Debug => (SeverityNumber::Debug, "DEBUG"),
+            Level::Info => (SeverityNumber::Info, "INFO"),
+            Level::Warn => (SeverityNumber::Warn, "WARN"),
+            Level::Error => (SeverityNumber::Error, "ERROR"),
+            Level::Fatal => (SeverityNumber::Fatal, "FATAL"),
         }
     }
 
@@ -119,8 +122,35 @@ pub fn split_lines(bytes: &[u8], max_len: usize, max_lines: usize) -> (Vec<(Stri
     (out, skipped)
 }
 
-pub fn body_value(line: &LogLine) -> AnyValue {
-    AnyValue::String(line.body.clone().into())
+impl LogLine {
+    /// The OTLP log record, stamped with the trace context of the span being served.
+    pub fn into_record(self, clock: &Clock) -> LogRecord {
+        let ts = clock.to_unix_nanos(self.ts_ns);
+        let (severity_number, severity_text) = self.severity.map_or((SeverityNumber::Unspecified, ""), Level::severity);
+        let mut attributes = Vec::with_capacity(2);
+        attributes.push(string("log.iostream", self.source));
+        if self.truncated {
+            attributes.push(boolean("spanwire.log.truncated", true));
+        }
+        let (trace_id, span_id, flags) = match &self.trace {
+            Some(ids) => {
+                (ids.trace_id.to_bytes().to_vec(), ids.span_id.to_bytes().to_vec(), u32::from(ids.flags.to_u8()))
+            }
+            None => (Vec::new(), Vec::new(), 0),
+        };
+        LogRecord {
+            time_unix_nano: ts,
+            observed_time_unix_nano: ts,
+            severity_number: severity_number as i32,
+            severity_text: severity_text.to_owned(),
+            body: Some(AnyValue { value: Some(any_value::Value::StringValue(self.body)) }),
+            attributes,
+            flags,
+            trace_id,
+            span_id,
+            ..Default::default()
+        }
+    }
 }
 
 #[cfg(test)]

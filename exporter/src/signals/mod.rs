@@ -1,9 +1,11 @@
 //! Domain records to OpenTelemetry signals.
 
+pub mod attributes;
 pub mod logs;
 pub mod route;
 mod rpc;
 pub mod traces;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -3,15 +3,13 @@
 //! Only what the capture made certain is emitted: a stream whose header blocks were
 //! not all decoded (`headers_known == false`) simply lacks the unknown attributes.
 
-use opentelemetry::trace::Status;
-use opentelemetry::KeyValue;
 #[allow(deprecated)]
 use opentelemetry_semantic_conventions::attribute::{RPC_GRPC_STATUS_CODE, RPC_SERVICE, RPC_SYSTEM};
 use opentelemetry_semantic_conventions::attribute::{RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME};
 use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
-use super::traces::{host_without_port, push_addresses, semconv_method, HttpSpan};
+use super::traces::{host_without_port, push_addresses, semconv_method, Attributes, HttpSpan, Outcome};
 use crate::config::RpcSemconv;
 use crate::protocol::grpc::{GrpcCall, GrpcCode};
 use crate::protocol::http1::head::Method;
@@ -19,44 +17,42 @@ use crate::request::http2::StreamExchange;
 use crate::request::Role;
 
 /// Name and attributes of a non-gRPC HTTP/2 request.
-pub(super) fn http2_attributes(s: &HttpSpan, ex: &StreamExchange, failed: bool) -> (String, Vec<KeyValue>) {
-    let method = ex.method.as_deref().map(|m| {
-        let parsed = Method::from_token(m.as_bytes()).unwrap_or_else(|| Method::Other(m.to_owned()));
-        semconv_method(&parsed)
-    });
+pub(super) fn http2_attributes(s: &HttpSpan, ex: &StreamExchange, failed: bool, attrs: &mut Attributes) -> String {
+    let parsed =
+        ex.method.as_deref().map(|m| Method::from_token(m.as_bytes()).unwrap_or_else(|| Method::Other(m.to_owned())));
+    let method = parsed.as_ref().map(semconv_method);
     let route = ex.path.as_deref().map(derive_route);
-    let mut attrs = Vec::with_capacity(14);
     let mut name = match &method {
-        Some((m, _)) if *m == "_OTHER" => "HTTP".to_string(),
-        Some((m, _)) => m.to_string(),
-        None => "HTTP".to_string(),
+        Some((m, _)) if *m != "_OTHER" => (*m).to_owned(),
+        _ => "HTTP".to_owned(),
     };
     if let Some((m, original)) = method {
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, m));
+        attrs.str(sc::HTTP_REQUEST_METHOD, m);
         if let Some(original) = original {
-            attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
+            attrs.str(sc::HTTP_REQUEST_METHOD_ORIGINAL, original);
         }
     }
     if let Some(status) = ex.status {
-        attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+        attrs.int(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
     }
     if let Some(path) = &ex.path {
-        attrs.push(KeyValue::new(sc::URL_PATH, path.clone()));
+        attrs.str(sc::URL_PATH, path.as_str());
     }
-    attrs.push(KeyValue::new(sc::URL_SCHEME, ex.scheme.clone().unwrap_or_else(|| "http".into())));
-    push_addresses(&mut attrs, s, ex.role, ex.authority.as_deref().map(host_without_port), "2");
+    attrs.str(sc::URL_SCHEME, ex.scheme.as_deref().unwrap_or("http"));
+    push_addresses(attrs, s, ex.role, ex.authority.as_deref().map(host_without_port), "2");
     if ex.role == Role::Server {
         if let Some(route) = route {
-            name = format!("{name} {route}");
-            attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
+            name.push(' ');
+            name.push_str(&route);
+            attrs.str(sc::HTTP_ROUTE, &route);
         }
     }
     if failed {
         if let Some(status) = ex.status {
-            attrs.push(KeyValue::new(sc::ERROR_TYPE, status.to_string()));
+            attrs.str(sc::ERROR_TYPE, &status.to_string());
         }
     }
-    (name, attrs)
+    name
 }
 
 /// Name, attributes and status of a gRPC call, in the configured semantic-convention generation(s).
@@ -66,39 +62,36 @@ pub(super) fn grpc_attributes(
     call: &GrpcCall,
     failed: bool,
     semconv: RpcSemconv,
-) -> (String, Vec<KeyValue>, Status) {
+    attrs: &mut Attributes,
+) -> (String, Outcome) {
     let code = call.outcome(ex.reset, ex.end_ns.saturating_sub(ex.start_ns));
     let code_name = code.map(|c| GrpcCode::from_u32(c).map_or_else(|| c.to_string(), |g| g.name().to_string()));
-    let mut attrs = Vec::with_capacity(14);
     if semconv.new_names() {
-        attrs.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
-        attrs.push(KeyValue::new(RPC_METHOD, call.method.clone()));
+        attrs.str(RPC_SYSTEM_NAME, "grpc");
+        attrs.str(RPC_METHOD, call.method.as_str());
         if let Some(name) = &code_name {
-            attrs.push(KeyValue::new(RPC_RESPONSE_STATUS_CODE, name.clone()));
+            attrs.str(RPC_RESPONSE_STATUS_CODE, name.as_str());
         }
     }
     if semconv.old_names() {
         let (service, method) = call.method.split_once('/').unwrap_or((&call.method, ""));
         #[allow(deprecated)]
         {
-            attrs.push(KeyValue::new(RPC_SYSTEM, "grpc"));
-            attrs.push(KeyValue::new(RPC_SERVICE, service.to_string()));
+            attrs.str(RPC_SYSTEM, "grpc");
+            attrs.str(RPC_SERVICE, service);
             if !semconv.new_names() {
-                attrs.push(KeyValue::new(RPC_METHOD, method.to_string()));
+                attrs.str(RPC_METHOD, method);
             }
             if let Some(c) = code {
-                attrs.push(KeyValue::new(RPC_GRPC_STATUS_CODE, i64::from(c)));
+                attrs.int(RPC_GRPC_STATUS_CODE, i64::from(c));
             }
         }
     }
-    push_addresses(&mut attrs, s, ex.role, ex.authority.as_deref().map(host_without_port), "2");
-    let status = if failed {
+    push_addresses(attrs, s, ex.role, ex.authority.as_deref().map(host_without_port), "2");
+    if failed {
         if let Some(name) = &code_name {
-            attrs.push(KeyValue::new(sc::ERROR_TYPE, name.clone()));
+            attrs.str(sc::ERROR_TYPE, name);
         }
-        Status::error(call.message.clone().unwrap_or_default())
-    } else {
-        Status::Unset
-    };
-    (call.method.clone(), attrs, status)
+    }
+    (call.method.clone(), Outcome { failed, message: call.message.clone() })
 }

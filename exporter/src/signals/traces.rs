@@ -1,19 +1,19 @@
-//! HTTP/1, HTTP/2 and gRPC calls to OpenTelemetry spans with semantic-convention attributes
-//! (HTTP/2 and gRPC attributes in `rpc.rs`).
+//! HTTP/1, HTTP/2 and gRPC calls to OTLP spans with semantic-convention attributes
+//! (HTTP/2 and gRPC attributes in `rpc.rs`), built directly as protobuf messages.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry::trace::{SpanContext, SpanKind, Status};
-use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::trace::SpanId;
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, SpanFlags};
 use opentelemetry_semantic_conventions::trace as sc;
 
 use super::route::derive_route;
 use super::rpc;
+use super::wire::Writer;
 use crate::clock::Clock;
 use crate::config::RpcSemconv;
 use crate::conn::ConnAddrs;
+use crate::decorate::k8s::{peer, K8sMetadata};
 use crate::decorate::process::ProcessInfo;
 use crate::protocol::grpc::{is_span_error, GrpcCode};
 use crate::protocol::http1::head::Method;
@@ -96,125 +96,166 @@ fn http_status_failed(role: Role, status: Option<u16>) -> bool {
     })
 }
 
-/// Builds spans; holds what is shared by all of them.
-pub struct SpanBuilder {
-    scope: InstrumentationScope,
+/// Field numbers of the OTLP messages written here (opentelemetry/proto/trace/v1/trace.proto).
+mod field {
+    pub const SCOPE_SPANS_SPANS: u32 = 2;
+    pub const TRACE_ID: u32 = 1;
+    pub const SPAN_ID: u32 = 2;
+    pub const TRACE_STATE: u32 = 3;
+    pub const PARENT_SPAN_ID: u32 = 4;
+    pub const NAME: u32 = 5;
+    pub const KIND: u32 = 6;
+    pub const START_TIME: u32 = 7;
+    pub const END_TIME: u32 = 8;
+    pub const ATTRIBUTES: u32 = 9;
+    pub const STATUS: u32 = 15;
+    pub const FLAGS: u32 = 16;
+    pub const STATUS_MESSAGE: u32 = 2;
+    pub const STATUS_CODE: u32 = 3;
+}
+
+/// The attributes of the span being written.
+pub(super) struct Attributes<'a>(&'a mut Writer);
+
+impl Attributes<'_> {
+    pub fn str(&mut self, key: &'static str, value: &str) {
+        self.0.attr_str(field::ATTRIBUTES, key, value);
+    }
+
+    pub fn int(&mut self, key: &'static str, value: i64) {
+        self.0.attr_int(field::ATTRIBUTES, key, value);
+    }
+}
+
+/// How a span ended: failed (status `Error`, with a message) or not (status `Unset`).
+pub(super) struct Outcome {
+    pub failed: bool,
+    pub message: Option<String>,
+}
+
+/// Turns observed calls into OTLP spans; holds what is shared by all of them.
+#[derive(Clone, Default)]
+pub struct SpanEncoder {
     rpc_semconv: RpcSemconv,
+    /// Resolves the remote address of a span to its Kubernetes workload (`peer.k8s.*`).
+    k8s: Option<Arc<K8sMetadata>>,
 }
 
-impl Default for SpanBuilder {
-    fn default() -> Self {
-        SpanBuilder::new(RpcSemconv::default())
-    }
-}
-
-impl SpanBuilder {
+impl SpanEncoder {
     pub fn new(rpc_semconv: RpcSemconv) -> Self {
-        SpanBuilder {
-            scope: InstrumentationScope::builder("spanwire").with_version(env!("CARGO_PKG_VERSION")).build(),
-            rpc_semconv,
-        }
+        SpanEncoder { rpc_semconv, k8s: None }
     }
 
-    pub fn build(&self, s: &HttpSpan, clock: &Clock) -> SpanData {
+    pub fn with_k8s(self, k8s: Option<Arc<K8sMetadata>>) -> Self {
+        SpanEncoder { k8s, ..self }
+    }
+
+    /// Writes the span as one `spans` entry of an OTLP `ScopeSpans`.
+    pub fn encode(&self, s: &HttpSpan, clock: &Clock, w: &mut Writer) {
+        let span = w.open(field::SCOPE_SPANS_SPANS);
         let failed = s.failed();
-        let (name, attrs, status) = match &s.call {
-            Call::Http1(ex) => {
-                let (name, attrs) = http1_attributes(s, ex, failed);
-                (name, attrs, if failed { Status::error("") } else { Status::Unset })
-            }
+        let mut attrs = Attributes(w);
+        let (name, outcome) = match &s.call {
+            Call::Http1(ex) => (http1_attributes(s, ex, failed, &mut attrs), Outcome { failed, message: None }),
             Call::Http2(ex) => match &ex.grpc {
-                Some(g) => rpc::grpc_attributes(s, ex, g, failed, self.rpc_semconv),
-                None => {
-                    let (name, attrs) = rpc::http2_attributes(s, ex, failed);
-                    (name, attrs, if failed { Status::error("") } else { Status::Unset })
-                }
+                Some(g) => rpc::grpc_attributes(s, ex, g, failed, self.rpc_semconv, &mut attrs),
+                None => (rpc::http2_attributes(s, ex, failed, &mut attrs), Outcome { failed, message: None }),
             },
         };
+        if let Some(meta) = &self.k8s {
+            for kv in peer::attributes(meta, s.addrs.tuple.remote.ip()) {
+                attrs.0.attr_str(field::ATTRIBUTES, kv.key.as_str(), &kv.value.as_str());
+            }
+        }
         let kind = match s.call.role() {
             Role::Server => SpanKind::Server,
             Role::Client => SpanKind::Client,
         };
         let ids = &s.ids;
-        SpanData {
-            span_context: SpanContext::new(ids.trace_id, ids.span_id, ids.flags, false, ids.trace_state.clone()),
-            parent_span_id: ids.parent_span_id,
-            parent_span_is_remote: ids.parent_is_remote,
-            span_kind: kind,
-            name: Cow::Owned(name),
-            start_time: clock.to_system_time(s.call.start_ns()),
-            end_time: clock.to_system_time(s.call.end_ns()),
-            attributes: attrs,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status,
-            instrumentation_scope: self.scope.clone(),
+        let mut flags = u32::from(ids.flags.to_u8()) | SpanFlags::ContextHasIsRemoteMask as u32;
+        if ids.parent_is_remote {
+            flags |= SpanFlags::ContextIsRemoteMask as u32;
         }
+        w.bytes(field::TRACE_ID, &ids.trace_id.to_bytes());
+        w.bytes(field::SPAN_ID, &ids.span_id.to_bytes());
+        w.bytes_nonempty(field::TRACE_STATE, ids.trace_state.header().as_bytes());
+        if ids.parent_span_id != SpanId::INVALID {
+            w.bytes(field::PARENT_SPAN_ID, &ids.parent_span_id.to_bytes());
+        }
+        w.fixed32(field::FLAGS, flags);
+        w.bytes_nonempty(field::NAME, name.as_bytes());
+        w.uint(field::KIND, kind as u64);
+        w.fixed64(field::START_TIME, clock.to_unix_nanos(s.call.start_ns()));
+        w.fixed64(field::END_TIME, clock.to_unix_nanos(s.call.end_ns()));
+        let status = w.open(field::STATUS);
+        if outcome.failed {
+            w.bytes_nonempty(field::STATUS_MESSAGE, outcome.message.unwrap_or_default().as_bytes());
+            w.uint(field::STATUS_CODE, StatusCode::Error as u64);
+        }
+        w.close(status);
+        w.close(span);
     }
 }
 
 /// Name and attributes of an HTTP/1.x span.
-fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool) -> (String, Vec<KeyValue>) {
+fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool, attrs: &mut Attributes) -> String {
     let (method, method_original) = semconv_method(&ex.request.method);
     let status_code = ex.response.status;
     let route = derive_route(&ex.request.path);
-    let name = match ex.role {
-        Role::Server => format!("{method} {route}"),
-        Role::Client => method.to_string(),
+    let name = match (ex.role, method) {
+        (Role::Server, "_OTHER") => format!("HTTP {route}"),
+        (Role::Server, m) => format!("{m} {route}"),
+        (Role::Client, "_OTHER") => "HTTP".to_owned(),
+        (Role::Client, m) => m.to_owned(),
     };
-    let name = if method == "_OTHER" { name.replacen("_OTHER", "HTTP", 1) } else { name };
 
-    let mut attrs = Vec::with_capacity(14);
-    attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD, method.to_string()));
+    attrs.str(sc::HTTP_REQUEST_METHOD, method);
     if let Some(original) = method_original {
-        attrs.push(KeyValue::new(sc::HTTP_REQUEST_METHOD_ORIGINAL, original));
+        attrs.str(sc::HTTP_REQUEST_METHOD_ORIGINAL, original);
     }
-    attrs.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code)));
-    attrs.push(KeyValue::new(sc::URL_PATH, ex.request.path.clone()));
-    attrs.push(KeyValue::new(sc::URL_SCHEME, "http"));
+    attrs.int(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(status_code));
+    attrs.str(sc::URL_PATH, &ex.request.path);
+    attrs.str(sc::URL_SCHEME, "http");
     let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
     let host = ex.request.host.as_deref().map(host_without_port);
-    push_addresses(&mut attrs, s, ex.role, host, version);
+    push_addresses(attrs, s, ex.role, host, version);
     if ex.role == Role::Server {
-        attrs.push(KeyValue::new(sc::HTTP_ROUTE, route));
+        attrs.str(sc::HTTP_ROUTE, &route);
     }
     if failed {
-        attrs.push(KeyValue::new(sc::ERROR_TYPE, status_code.to_string()));
+        attrs.str(sc::ERROR_TYPE, &status_code.to_string());
     }
-    (name, attrs)
+    name
 }
 
 /// Transport, peer and server/client address attributes shared by every HTTP/gRPC span.
 pub(super) fn push_addresses(
-    attrs: &mut Vec<KeyValue>,
+    attrs: &mut Attributes,
     s: &HttpSpan,
     role: Role,
     host: Option<&str>,
     version: &'static str,
 ) {
-    attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, "tcp"));
-    attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_VERSION, version));
-    let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &s.addrs.local_ip, &s.addrs.remote_ip);
-    attrs.push(KeyValue::new(sc::NETWORK_PEER_ADDRESS, StringValue::from(remote_ip.clone())));
-    attrs.push(KeyValue::new(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port())));
+    attrs.str(sc::NETWORK_TRANSPORT, "tcp");
+    attrs.str(sc::NETWORK_PROTOCOL_VERSION, version);
+    let (tuple, local_ip, remote_ip) = (&s.addrs.tuple, &*s.addrs.local_ip, &*s.addrs.remote_ip);
+    attrs.str(sc::NETWORK_PEER_ADDRESS, remote_ip);
+    attrs.int(sc::NETWORK_PEER_PORT, i64::from(tuple.remote.port()));
     match role {
         Role::Server => {
-            let server = host.map_or_else(|| StringValue::from(local_ip.clone()), |h| h.to_string().into());
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.local.port())));
-            attrs.push(KeyValue::new(sc::CLIENT_ADDRESS, StringValue::from(remote_ip.clone())));
+            attrs.str(sc::SERVER_ADDRESS, host.unwrap_or(local_ip));
+            attrs.int(sc::SERVER_PORT, i64::from(tuple.local.port()));
+            attrs.str(sc::CLIENT_ADDRESS, remote_ip);
         }
         Role::Client => {
-            let server = host.map_or_else(|| StringValue::from(remote_ip.clone()), |h| h.to_string().into());
-            attrs.push(KeyValue::new(sc::SERVER_ADDRESS, server));
-            attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(tuple.remote.port())));
+            attrs.str(sc::SERVER_ADDRESS, host.unwrap_or(remote_ip));
+            attrs.int(sc::SERVER_PORT, i64::from(tuple.remote.port()));
         }
     }
 }
 
 /// Semantic conventions allow only the standard methods; others are `_OTHER` plus the original.
-pub(crate) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
+pub(crate) fn semconv_method(m: &Method) -> (&'static str, Option<&str>) {
     match m {
         Method::Get => ("GET", None),
         Method::Head => ("HEAD", None),
@@ -225,7 +266,7 @@ pub(crate) fn semconv_method(m: &Method) -> (&'static str, Option<String>) {
         Method::Options => ("OPTIONS", None),
         Method::Trace => ("TRACE", None),
         Method::Patch => ("PATCH", None),
-        Method::Other(s) => ("_OTHER", Some(s.clone())),
+        Method::Other(s) => ("_OTHER", Some(s)),
     }
 }
 

@@ -18,9 +18,7 @@
 
 use std::net::IpAddr;
 
-use opentelemetry::trace::SpanKind;
-use opentelemetry::{Key, KeyValue, Value};
-use opentelemetry_sdk::trace::SpanData;
+use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute as sc;
 
 use super::store::{K8sMetadata, Peer};
@@ -71,19 +69,4 @@ pub fn attributes(meta: &K8sMetadata, ip: IpAddr) -> Vec<KeyValue> {
         }
     }
     out
-}
-
-/// Adds peer attributes to a client or server span from its `network.peer.address`.
-pub fn enrich(span: &mut SpanData, meta: &K8sMetadata) {
-    if !matches!(span.span_kind, SpanKind::Client | SpanKind::Server) {
-        return;
-    }
-    let key = Key::from_static_str(sc::NETWORK_PEER_ADDRESS);
-    let ip = span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match &kv.value {
-        Value::String(s) => s.as_str().parse::<IpAddr>().ok(),
-        _ => None,
-    });
-    if let Some(ip) = ip {
-        span.attributes.extend(attributes(meta, ip));
-    }
 }
