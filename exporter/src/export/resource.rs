@@ -13,14 +13,17 @@ use crate::decorate::process::ProcessInfo;
 /// (process, container and Kubernetes attributes, `service.name` precedence): the single place
 /// that turns it into OTLP attributes. `host.name` is in it already.
 pub fn resource_attributes(process: &ProcessInfo, _host_name: &str) -> Vec<KeyValue> {
-    process
+    let mut attrs: Vec<KeyValue> = process
         .resource
         .iter()
         .map(|(k, v)| match v {
             opentelemetry::Value::I64(i) => int_owned(k.as_str(), *i),
             other => string_owned(k.as_str(), other.as_str().into_owned()),
         })
-        .collect()
+        .collect();
+    // A stable order (the SDK resource is a hash map): service.name first, then by key.
+    attrs.sort_by(|a, b| (a.key != "service.name", &a.key).cmp(&(b.key != "service.name", &b.key)));
+    attrs
 }
 
 fn string_owned(key: &str, value: String) -> KeyValue {
