@@ -96,8 +96,12 @@ async fn list_watch_bookmark_gone_relist_delete() -> Result<()> {
 
     // The initial list and the first watch: checkout (listed, then MODIFIED with an annotation)
     // and cart-0 (ADDED) are known.
-    wait_until("cart-0 added and checkout modified", || {
-        service_of(&meta, CART_CID).is_some() && service_of(&meta, CHECKOUT_CID).as_deref() == Some("checkout-api")
+    // The ReplicaSet reflector lists independently of the pods: wait for it too (the
+    // deployment is resolved through it), not just for the pod events.
+    wait_until("cart-0 added, checkout modified, its ReplicaSet known", || {
+        service_of(&meta, CART_CID).is_some()
+            && service_of(&meta, CHECKOUT_CID).as_deref() == Some("checkout-api")
+            && meta.pod_of(&cid(CHECKOUT_CID), None).is_some_and(|p| p.pod.workload.deployment.is_some())
     })
     .await?;
     assert_eq!(service_of(&meta, CART_CID).as_deref(), Some("cart-prod"), "app.kubernetes.io/instance label");
