@@ -7,12 +7,12 @@ ends with exactly one line `BENCH_H2 {json}`.
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from bench_common import agent_stats, bpf_runs, cpu_ticks, free_port, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ["SW_BENCH_BIN"]  # directory with the built Go servers
@@ -21,12 +21,6 @@ DURATION = os.environ.get("SW_BENCH_DURATION", "10")
 AGENT = os.path.join(ROOT, "target/release/spanwire")
 SINK = os.path.join(ROOT, "target/release/otlp-sink")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_line(path, needle, proc, timeout=30):
@@ -43,16 +37,6 @@ def wait_line(path, needle, proc, timeout=30):
 def start(name, argv, env=None):
     out = open(os.path.join(RUN, name + ".log"), "w")
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env), out.name
-
-
-def stop(proc, timeout=20):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def grpc_body():
@@ -80,26 +64,6 @@ def h2load(label, url, extra):
             "p50_us": pct(0.50), "p99_us": pct(0.99), "mean_us": statistics.fmean(lat) if lat else None}
 
 
-def bpf_run():
-    progs = json.loads(subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True).stdout)
-    return {p["id"]: (int(p.get("run_time_ns", 0)), int(p.get("run_cnt", 0)))
-            for p in progs if p.get("name", "").startswith("sw_")}
-
-
-def cpu_ticks(pid):
-    rest = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
-def agent_stats(path):
-    last = None
-    for line in open(path, errors="replace"):
-        i = line.find("spanwire_stats {")
-        if i >= 0:
-            last = json.loads(line[i + len("spanwire_stats "):])
-    return last or {}
-
-
 def phase(name, server_argv, url, extra):
     port = free_port()
     server, _ = start(f"{name}_server", [a.replace("PORT", str(port)) for a in server_argv])
@@ -115,14 +79,14 @@ def phase(name, server_argv, url, extra):
         # The agent on CPU 1 (issue 8's setup); load and server share the machine.
         agent, agent_log = start(f"{name}_agent", ["taskset", "-c", "1", AGENT, "run", "--pid", str(server.pid)], env)
         wait_line(agent_log, "capture started", agent)
-        bpf0, cpu0 = bpf_run(), cpu_ticks(agent.pid)
+        bpf0, cpu0 = bpf_runs(), cpu_ticks(agent.pid)
         with_agent = h2load(f"{name}_agent", url, extra)
         time.sleep(2)  # let the exporter drain so its CPU is counted
-        bpf1, cpu1 = bpf_run(), cpu_ticks(agent.pid)
+        bpf1, cpu1 = bpf_runs(), cpu_ticks(agent.pid)
         hwm = int(re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{agent.pid}/status").read()).group(1))
         stop(agent)
         stop(sink)
-        stats = agent_stats(agent_log)
+        stats = agent_stats(agent_log) or {}
         received = None
         for line in open(sink_log, errors="replace"):
             m = re.search(r"otlp-sink spans=(\d+)", line)

@@ -21,10 +21,11 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from bench_common import agent_stats, bpf_runs, cpu_ticks, free_port, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.environ["SW_BENCH_RUN"]  # scratch directory for logs
@@ -61,12 +62,6 @@ os.read(0, 1)  # stay alive until the agent has been stopped
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def text(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return ANSI.sub("", f.read())
@@ -91,37 +86,6 @@ def start(name, argv, env=None, **kw):
     proc = subprocess.Popen(argv, stdout=kw.pop("stdout", out), stderr=out, env=env, **kw)
     PROCS.append(proc)
     return proc, out.name
-
-
-def stop(proc, timeout=20):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def bpf_runs():
-    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
-    return {p["id"]: (int(p.get("run_time_ns", 0)), int(p.get("run_cnt", 0)))
-            for p in json.loads(out or "[]") if p.get("name", "").startswith("sw_")}
-
-
-def cpu_ticks(pid):
-    # comm may contain spaces and ')': split after the last ')'; utime, stime are fields 14, 15.
-    rest = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
-def agent_stats(path):
-    last = None
-    for line in text(path).splitlines():
-        i = line.find("spanwire_stats {")
-        if i >= 0:
-            last = json.loads(line[i + len("spanwire_stats "):])
-    return last
 
 
 def sink_logs(path):
