@@ -5,6 +5,8 @@
 #   integration/stack.sh up        build what is missing, start, wait until ready
 #   integration/stack.sh down      stop what `up` started (pid files only)
 #   integration/stack.sh status    each service up/down with its ports (exit 1 if any is down)
+#   integration/stack.sh stop NAME / start NAME   stop or start one service (built already);
+#                                  the pipeline tests use them to take the Collector away mid-run
 #   integration/stack.sh build     only build (or find in the cache) the binaries
 #   integration/stack.sh validate  `otelcol validate` every otel-config/*.yaml
 #   integration/stack.sh smoke     run integration/stack/smoke.sh against a running stack
@@ -438,9 +440,25 @@ cmd_clean() {
     rm -rf "$CACHE_ROOT/go"
 }
 
+known_svc() {
+    local n
+    for n in "${SERVICES[@]}"; do [[ "$n" == "${1:-}" ]] && return 0; done
+    die "unknown service '${1:-}' (one of: ${SERVICES[*]})"
+}
+
 case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
+start)
+    known_svc "${2:-}"
+    init_state
+    start_svc "$2"
+    wait_ready "$2"
+    ;;
+stop)
+    known_svc "${2:-}"
+    stop_svc "$2"
+    ;;
 status) cmd_status ;;
 build) cmd_build ;;
 validate) cmd_validate ;;

@@ -157,6 +157,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         flush_interval: Duration::from_millis(cfg.export.flush_interval_ms),
         k8s: k8s_meta,
         max_concurrent_exports: cfg.export.max_concurrent_exports,
+        retry: crate::export::retry::RetryPolicy::new(Duration::from_millis(cfg.export.retry_max_elapsed_ms)),
         rpc_semconv: cfg.export.rpc_semconv,
     };
     let exporter = tokio::spawn(exporter.run(span_rx));

@@ -244,6 +244,9 @@ pub struct ExportConfig {
     pub queue_batches: usize,
     /// Export requests in flight at once (default 4).
     pub max_concurrent_exports: usize,
+    /// A request that fails transiently (collector down or overloaded) is retried with
+    /// backoff for up to this long, holding its slot (default 30000 ms; 0 = no retries).
+    pub retry_max_elapsed_ms: u64,
     /// RPC attribute names: `new` (default), `old`, `dup`; `OTEL_SEMCONV_STABILITY_OPT_IN` wins.
     pub rpc_semconv: RpcSemconv,
 }
@@ -258,6 +261,7 @@ impl Default for ExportConfig {
             timeout_ms: 3000,
             queue_batches: 256,
             max_concurrent_exports: 4,
+            retry_max_elapsed_ms: 30_000,
             rpc_semconv: RpcSemconv::New,
         }
     }

@@ -78,8 +78,10 @@ counters! {
     spans_exported => "spans_exported_total",
     /// Spans lost because an export failed.
     spans_export_failed => "spans_export_failed_total",
-    /// Failed export calls.
+    /// Failed export calls (every attempt, retried or not).
     export_failures => "export_failures_total",
+    /// Export attempts repeated after a transient failure (collector down, overloaded).
+    export_retries => "export_retries_total",
     /// Path segments collapsed into `*` while deriving `http.route`.
     route_segments_collapsed => "http_route_segments_collapsed_total",
     /// Request samples recorded into a service's overflow series (series cap reached).

@@ -4,22 +4,27 @@
 //!
 //! Up to `max_concurrent_exports` trace requests (and two logs requests) are in flight at
 //! once; when all are busy the stage waits, so the queue before it fills and counts drops.
+//! Transient failures are retried with backoff (`retry`), holding the request's slot.
 
 mod batch;
 pub mod console;
 pub mod otlp;
 pub mod resource;
+pub mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
 use prost::Message;
 use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use self::batch::{requests, Group, Pending};
-use self::otlp::{ExportError, OtlpClient};
+use self::otlp::OtlpClient;
 use self::resource::ResourceCache;
+use self::retry::{export_with_retry, Health, RetryPolicy};
 use crate::clock::Clock;
 use crate::signals::traces::SpanEncoder;
 use crate::signals::Telemetry;
@@ -40,6 +45,7 @@ pub struct ExportStage {
     pub batch_max_spans: usize,
     pub flush_interval: Duration,
     pub max_concurrent_exports: usize,
+    pub retry: RetryPolicy,
     pub rpc_semconv: crate::config::RpcSemconv,
     /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
     pub k8s: Option<Arc<crate::decorate::k8s::K8sMetadata>>,
@@ -52,6 +58,15 @@ struct Sink {
     log_slots: Arc<Semaphore>,
     resources: ResourceCache,
     stats: Arc<Stats>,
+    retry: Arc<Retry>,
+}
+
+/// What every export task shares for retrying.
+struct Retry {
+    policy: RetryPolicy,
+    health: Health,
+    /// Fired when the input is done: retries stop waiting so shutdown stays prompt.
+    shutdown: CancellationToken,
 }
 
 impl ExportStage {
@@ -64,6 +79,7 @@ impl ExportStage {
             batch_max_spans,
             flush_interval,
             max_concurrent_exports,
+            retry,
             rpc_semconv,
             k8s,
         } = self;
@@ -75,6 +91,7 @@ impl ExportStage {
             log_slots: Arc::new(Semaphore::new(log_slots)),
             resources: ResourceCache::for_this_host(),
             stats,
+            retry: Arc::new(Retry { policy: retry, health: Health::default(), shutdown: CancellationToken::new() }),
         };
         let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
         let mut pending = Pending::default();
@@ -99,6 +116,8 @@ impl ExportStage {
                 }
             }
         }
+        // No more backoff waits: requests still failing now are dropped and counted.
+        sink.retry.shutdown.cancel();
         if !pending.is_empty() {
             sink.flush(pending.take()).await;
         }
@@ -119,22 +138,34 @@ impl Sink {
         let requests = requests(groups, &mut self.resources);
         if let Some((request, n)) = requests.traces {
             let Ok(slot) = self.span_slots.clone().acquire_owned().await else { return };
-            let (client, stats) = (client.clone(), self.stats.clone());
+            let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
+            let request = Bytes::from(request);
             tokio::spawn(async move {
-                match client.export_traces(request).await {
+                let sent = export_with_retry("traces", &retry.policy, &retry.health, &stats, &retry.shutdown, || {
+                    let r = client.export_traces(request.clone());
+                    async { r.await.inspect_err(|_| stats.export_failures.add(1)) }
+                })
+                .await;
+                match sent {
                     Ok(()) => stats.spans_exported.add(n),
-                    Err(e) => record_span_failure(&stats, n, &e),
+                    Err(_) => stats.spans_export_failed.add(n),
                 }
                 drop(slot);
             });
         }
         if let Some((request, n)) = requests.logs {
             let Ok(slot) = self.log_slots.clone().acquire_owned().await else { return };
-            let (client, stats) = (client.clone(), self.stats.clone());
+            let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
+            let request = Bytes::from(request.encode_to_vec());
             tokio::spawn(async move {
-                match client.export_logs(request).await {
+                let sent = export_with_retry("logs", &retry.policy, &retry.health, &stats, &retry.shutdown, || {
+                    let r = client.export_logs(request.clone());
+                    async { r.await.inspect_err(|_| stats.export_failures.add(1)) }
+                })
+                .await;
+                match sent {
                     Ok(()) => stats.logs_exported.add(n),
-                    Err(e) => record_log_failure(&stats, n, &e),
+                    Err(_) => stats.logs_export_failed.add(n),
                 }
                 drop(slot);
             });
@@ -162,20 +193,4 @@ fn write_console(c: &console::Console, groups: Vec<Group>, stats: &Stats) {
             }
         }
     }
-}
-
-fn record_span_failure(stats: &Stats, spans: u64, error: &ExportError) {
-    stats.spans_export_failed.add(spans);
-    if stats.export_failures.get() == 0 {
-        tracing::warn!(%error, spans, "span export failed (logged once; counted in export_failures_total)");
-    }
-    stats.export_failures.add(1);
-}
-
-fn record_log_failure(stats: &Stats, logs: u64, error: &ExportError) {
-    stats.logs_export_failed.add(logs);
-    if stats.export_failures.get() == 0 {
-        tracing::warn!(%error, logs, "log export failed (logged once; counted in export_failures_total)");
-    }
-    stats.export_failures.add(1);
 }

@@ -1,14 +1,12 @@
 //! A small OTLP client: `ExportTraceServiceRequest`s and `ExportLogsServiceRequest`s over
-//! gRPC (tonic) or HTTP/protobuf (reqwest), with the configured headers and timeout. No
-//! retries: a failed export is counted and its data dropped.
+//! gRPC (tonic) or HTTP/protobuf (reqwest), with the configured headers and timeout. Requests
+//! arrive encoded (cheap to clone for a retry); retrying is the caller's (`export::retry`).
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use prost::Message;
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -19,6 +17,7 @@ use super::{OtlpError, OtlpSettings, SignalTarget};
 use crate::config::OtlpProtocol;
 
 const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const LOGS_EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 const USER_AGENT: &str = concat!("spanwire/", env!("CARGO_PKG_VERSION"));
 
 /// Why one export call failed.
@@ -46,7 +45,7 @@ enum Transport {
 struct Grpc {
     traces: tonic::client::Grpc<Channel>,
     traces_metadata: MetadataMap,
-    logs: LogsServiceClient<Channel>,
+    logs: tonic::client::Grpc<Channel>,
     logs_metadata: MetadataMap,
 }
 
@@ -65,7 +64,7 @@ impl OtlpClient {
             OtlpProtocol::Grpc => Transport::Grpc(Grpc {
                 traces: tonic::client::Grpc::new(channel(&settings.traces, timeout)?),
                 traces_metadata: metadata(&settings.traces),
-                logs: LogsServiceClient::new(channel(&settings.logs, timeout)?),
+                logs: tonic::client::Grpc::new(channel(&settings.logs, timeout)?),
                 logs_metadata: metadata(&settings.logs),
             }),
             OtlpProtocol::HttpProtobuf => {
@@ -89,32 +88,36 @@ impl OtlpClient {
     }
 
     /// Sends an encoded `ExportTraceServiceRequest`.
-    pub async fn export_traces(&self, request: Vec<u8>) -> Result<(), ExportError> {
+    pub async fn export_traces(&self, request: Bytes) -> Result<(), ExportError> {
         match &*self.0 {
-            Transport::Grpc(g) => {
-                let mut grpc = g.traces.clone();
-                grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-                let request = tonic::Request::from_parts(g.traces_metadata.clone(), Default::default(), request);
-                grpc.unary(request, PathAndQuery::from_static(TRACE_EXPORT_PATH), RawCodec).await?;
-                Ok(())
-            }
+            Transport::Grpc(g) => unary(&g.traces, &g.traces_metadata, TRACE_EXPORT_PATH, request).await,
             Transport::Http(h) => post(&h.client, &h.traces_url, &h.traces_headers, request).await,
         }
     }
 
-    pub async fn export_logs(&self, request: ExportLogsServiceRequest) -> Result<(), ExportError> {
+    /// Sends an encoded `ExportLogsServiceRequest`.
+    pub async fn export_logs(&self, request: Bytes) -> Result<(), ExportError> {
         match &*self.0 {
-            Transport::Grpc(g) => {
-                let request = tonic::Request::from_parts(g.logs_metadata.clone(), Default::default(), request);
-                g.logs.clone().export(request).await?;
-                Ok(())
-            }
-            Transport::Http(h) => post(&h.client, &h.logs_url, &h.logs_headers, request.encode_to_vec()).await,
+            Transport::Grpc(g) => unary(&g.logs, &g.logs_metadata, LOGS_EXPORT_PATH, request).await,
+            Transport::Http(h) => post(&h.client, &h.logs_url, &h.logs_headers, request).await,
         }
     }
 }
 
-async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body: Vec<u8>) -> Result<(), ExportError> {
+async fn unary(
+    client: &tonic::client::Grpc<Channel>,
+    metadata: &MetadataMap,
+    path: &'static str,
+    request: Bytes,
+) -> Result<(), ExportError> {
+    let mut grpc = client.clone();
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let request = tonic::Request::from_parts(metadata.clone(), Default::default(), request);
+    grpc.unary(request, PathAndQuery::from_static(path), RawCodec).await?;
+    Ok(())
+}
+
+async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body: Bytes) -> Result<(), ExportError> {
     let response = client
         .post(url)
         .headers(headers.clone())

@@ -1,7 +1,7 @@
 //! A tonic codec for requests that are already protobuf-encoded; the response (an
 //! `Export*ServiceResponse`, whose partial-success details the agent does not use) is skipped.
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
@@ -9,7 +9,7 @@ use tonic::Status;
 pub struct RawCodec;
 
 impl Codec for RawCodec {
-    type Encode = Vec<u8>;
+    type Encode = Bytes;
     type Decode = ();
     type Encoder = RawCodec;
     type Decoder = RawCodec;
@@ -24,10 +24,10 @@ impl Codec for RawCodec {
 }
 
 impl Encoder for RawCodec {
-    type Item = Vec<u8>;
+    type Item = Bytes;
     type Error = Status;
 
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         bytes::BufMut::put_slice(dst, &item);
         Ok(())
     }

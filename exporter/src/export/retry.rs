@@ -1,0 +1,223 @@
+//! Retrying failed OTLP exports: exponential backoff with jitter for the failures the OTLP
+//! specification calls transient (gRPC UNAVAILABLE and friends, HTTP 429/502/503/504,
+//! connection errors and timeouts), bounded by a total time per request. While a request is
+//! retried it keeps its export slot, so a dead collector backs up into the bounded queues
+//! before the export stage (whose drops are counted) instead of growing memory.
+//!
+//! One warning when exports start failing and one info line when they recover, per outage,
+//! not per request.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::otlp::ExportError;
+use crate::stats::Stats;
+
+/// How long and how often one request is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// No new attempt starts later than this after the first one; zero disables retries.
+    pub max_elapsed: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(max_elapsed: Duration) -> Self {
+        RetryPolicy { initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(5), max_elapsed }
+    }
+}
+
+/// Whether a failure may succeed when tried again (OTLP spec, "Failures").
+pub fn retryable(error: &ExportError) -> bool {
+    use tonic::Code;
+    match error {
+        ExportError::Grpc(status) => matches!(
+            status.code(),
+            Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::ResourceExhausted
+                | Code::Aborted
+                | Code::OutOfRange
+                | Code::Unavailable
+                | Code::DataLoss
+        ),
+        ExportError::Http(e) => !(e.is_builder() || e.is_redirect() || e.is_decode()),
+        ExportError::HttpStatus { status } => matches!(status, 429 | 502 | 503 | 504),
+    }
+}
+
+/// Outage bookkeeping shared by every export task of the stage.
+#[derive(Debug, Default)]
+pub struct Health {
+    failing: AtomicBool,
+    since_ms: AtomicU64,
+    started: std::sync::OnceLock<Instant>,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        self.started.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    /// A request failed (and may be retried): warn if this starts an outage.
+    fn failed(&self, what: &str, error: &ExportError, policy: &RetryPolicy) {
+        if !self.failing.swap(true, Ordering::AcqRel) {
+            self.since_ms.store(self.now_ms(), Ordering::Release);
+            tracing::warn!(
+                %error,
+                signal = what,
+                retry_for_s = policy.max_elapsed.as_secs_f64(),
+                "OTLP export failing; retrying with backoff, and counting what still fails \
+                 (spans/logs_export_failed_total). Logged once per outage"
+            );
+        }
+    }
+
+    /// A request went through: log the end of an outage.
+    fn succeeded(&self, stats: &Stats) {
+        if self.failing.load(Ordering::Acquire) && self.failing.swap(false, Ordering::AcqRel) {
+            let secs = (self.now_ms().saturating_sub(self.since_ms.load(Ordering::Acquire))) as f64 / 1000.0;
+            tracing::info!(
+                outage_s = secs,
+                spans_export_failed_total = stats.spans_export_failed.get(),
+                logs_export_failed_total = stats.logs_export_failed.get(),
+                spans_queue_dropped_total = stats.spans_queue_dropped.get(),
+                "OTLP export recovered"
+            );
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, runs out of time, or `cancel` fires
+/// (shutdown: no more waiting). Returns the last error when it gives up.
+pub async fn export_with_retry<F, Fut>(
+    what: &str,
+    policy: &RetryPolicy,
+    health: &Health,
+    stats: &Stats,
+    cancel: &CancellationToken,
+    mut attempt: F,
+) -> Result<(), ExportError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ExportError>>,
+{
+    let start = Instant::now();
+    let mut backoff = policy.initial_backoff;
+    loop {
+        let error = match attempt().await {
+            Ok(()) => {
+                health.succeeded(stats);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        health.failed(what, &error, policy);
+        let wait = jitter(backoff);
+        if !retryable(&error) || cancel.is_cancelled() || start.elapsed() + wait > policy.max_elapsed {
+            return Err(error);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => return Err(error),
+        }
+        stats.export_retries.add(1);
+        backoff = (backoff * 2).min(policy.max_backoff);
+    }
+}
+
+/// 50-100 % of `d`, so exporters that failed together do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    let frac = 0.5 + f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn unavailable() -> ExportError {
+        ExportError::Grpc(tonic::Status::unavailable("collector down"))
+    }
+
+    fn policy(max_elapsed_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            max_elapsed: Duration::from_millis(max_elapsed_ms),
+        }
+    }
+
+    #[test]
+    fn classification_follows_the_otlp_spec() {
+        assert!(retryable(&unavailable()));
+        assert!(retryable(&ExportError::HttpStatus { status: 503 }));
+        assert!(retryable(&ExportError::HttpStatus { status: 429 }));
+        assert!(!retryable(&ExportError::HttpStatus { status: 400 }));
+        assert!(!retryable(&ExportError::Grpc(tonic::Status::invalid_argument("bad"))));
+        assert!(!retryable(&ExportError::Grpc(tonic::Status::unauthenticated("no"))));
+    }
+
+    #[tokio::test]
+    async fn retries_transient_failures_until_success() {
+        let (stats, health, tries) = (Stats::default(), Health::default(), AtomicUsize::new(0));
+        let result = export_with_retry("traces", &policy(10_000), &health, &stats, &CancellationToken::new(), || {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err(unavailable())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(tries.load(Ordering::SeqCst), 4);
+        assert_eq!(stats.export_retries.get(), 3);
+        assert!(!health.failing.load(Ordering::SeqCst), "recovery clears the outage");
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried() {
+        let (stats, health, tries) = (Stats::default(), Health::default(), AtomicUsize::new(0));
+        let result = export_with_retry("logs", &policy(10_000), &health, &stats, &CancellationToken::new(), || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err(ExportError::HttpStatus { status: 400 }) }
+        })
+        .await;
+        assert!(matches!(result, Err(ExportError::HttpStatus { status: 400 })));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_elapsed_and_on_cancel() {
+        let (stats, health) = (Stats::default(), Health::default());
+        let start = Instant::now();
+        let result = export_with_retry("traces", &policy(30), &health, &stats, &CancellationToken::new(), || async {
+            Err(unavailable())
+        })
+        .await;
+        assert!(result.is_err());
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(stats.export_retries.get() >= 2, "{}", stats.export_retries.get());
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let tries = AtomicUsize::new(0);
+        let result = export_with_retry("traces", &policy(60_000), &health, &stats, &cancel, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err(unavailable()) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(tries.load(Ordering::SeqCst), 1, "shutdown: one attempt, no waiting");
+    }
+}
