@@ -267,7 +267,8 @@ svc_cmd() { # name -> fills the CMD array
     prometheus)
         CMD=("$bin" --config.file="$STACK_DIR/prometheus.yml"
             --storage.tsdb.path="$STATE/data/prometheus" --storage.tsdb.retention.time=2d
-            --web.listen-address=127.0.0.1:9090 --web.enable-otlp-receiver)
+            --web.listen-address=127.0.0.1:9090 --web.enable-otlp-receiver
+            --enable-feature=created-timestamp-zero-ingestion)
         ;;
     victorialogs)
         CMD=("$bin" -httpListenAddr=127.0.0.1:9428 -storageDataPath="$STATE/data/victorialogs"

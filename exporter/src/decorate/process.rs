@@ -220,6 +220,10 @@ fn build(mut p: ProcessInfo, host_name: &str) -> ProcessInfo {
             if let Some(ns) = &p.env.service_namespace {
                 attrs.push(KeyValue::new(res::SERVICE_NAMESPACE, ns.clone()));
             }
+            // One instance per process: two processes of one service (workers, repeated
+            // short-lived clients) must not feed the same cumulative series (Prometheus
+            // `instance`).
+            attrs.push(KeyValue::new(res::SERVICE_INSTANCE_ID, format!("{host_name}:{}", p.pid.0)));
         }
     }
     attrs.insert(0, KeyValue::new(res::SERVICE_NAME, p.service_name.clone()));

@@ -33,6 +33,20 @@ fn alive(p: &ProcessInfo) -> bool {
     std::path::Path::new(&format!("/proc/{}", p.pid.0)).exists()
 }
 
+/// One `ResourceMetrics` per resource: RED and network metrics of the same process arrive
+/// separately. Prometheus' OTLP receiver silently dropped a short-lived process's series when
+/// its resource appeared twice in one request (found by the pipeline test, e2e_stack.rs).
+fn merge_resources(resources: Vec<super::ResourceMetrics>) -> Vec<super::ResourceMetrics> {
+    let mut out: Vec<super::ResourceMetrics> = Vec::with_capacity(resources.len());
+    for r in resources {
+        match out.iter_mut().find(|o| o.pid == r.pid && o.resource == r.resource) {
+            Some(o) => o.metrics.extend(r.metrics),
+            None => out.push(r),
+        }
+    }
+    out
+}
+
 impl MetricsStage {
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + self.interval, self.interval);
@@ -61,7 +75,7 @@ impl MetricsStage {
             resources.extend(net.collect(now, t));
         }
         resources.push(self.self_metrics.collect(now, t));
-        Collection { time_unix_ns: now, temporality: t, resources }
+        Collection { time_unix_ns: now, temporality: t, resources: merge_resources(resources) }
     }
 
     async fn export_once(&mut self) {

@@ -6,6 +6,7 @@
 
 pub mod grpc;
 pub mod h2c;
+pub mod stack;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -358,6 +359,16 @@ pub fn start_go_server() -> Result<Server> {
     Ok(Server { proc, port, service: exe.clone(), exe })
 }
 
+/// The Go server with `OTEL_SERVICE_NAME=service`.
+pub fn start_go_server_named(service: &str) -> Result<Server> {
+    let bin = go_server_binary()?;
+    let mut cmd = clean_command(&bin);
+    cmd.args(["-addr", "127.0.0.1:0"]).env("OTEL_SERVICE_NAME", service);
+    let proc = ChildProc::spawn("go-server", &mut cmd)?;
+    let port = wait_listening(&proc)?;
+    Ok(Server { proc, port, service: service.to_owned(), exe: exe_name(&bin)? })
+}
+
 /// Which client produced a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -583,9 +594,14 @@ impl Agent {
     /// Like [`Agent::start_with`], with extra environment variables (e.g. a short
     /// `OTEL_METRIC_EXPORT_INTERVAL`).
     pub fn start_env(args: &[String], otlp: Otlp, sink: &otlp_sink::Sink, env: &[(&str, &str)]) -> Result<Agent> {
+        Agent::start_to(args, &otlp.endpoint(sink), otlp, env)
+    }
+
+    /// `spanwire run ARGS...` exporting to `endpoint` (e.g. a real Collector) over `otlp`.
+    pub fn start_to(args: &[String], endpoint: &str, otlp: Otlp, env: &[(&str, &str)]) -> Result<Agent> {
         let mut cmd = clean_command(env!("CARGO_BIN_EXE_spanwire"));
         cmd.arg("run").args(args);
-        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint(sink))
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", otlp.env_value())
             .env("SPANWIRE_LOG", "info")
             .envs(env.iter().copied());
