@@ -63,6 +63,8 @@ _sw_pkgs=(clang-19 llvm-19 libbpf-dev bpftool wrk curl iproute2 nftables linux-l
 # Test applications (integration/servers/grpc): the Python gRPC app runs on
 # Debian's python3 with its grpcio; h2load drives HTTP/2 benchmarks.
 _sw_pkgs+=(python3-grpcio nghttp2-client)
+# integration/stack/dashboards.py reads the Grafana provisioning YAML.
+_sw_pkgs+=(python3-yaml)
 # The Node gRPC app; a Node.js that is already on PATH (e.g. from nodesource) is used as is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     _sw_pkgs+=(nodejs npm)

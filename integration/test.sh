@@ -6,9 +6,14 @@
 # 1. integration/setup.sh (packages, tracefs/bpffs, cargo build --release)
 # 2. cargo clippy --workspace --all-targets -- -D warnings
 # 3. cargo fmt --all -- --check
+# 4. integration/stack.sh up (builds the Collector, Jaeger, Prometheus and VictoriaLogs from Go
+#    modules on first use, ~20 min, cached in ~/.cache/spanwire-stack), `stack.sh validate`
+#    (otelcol validate on every otel-config/*.yaml) and integration/stack/dashboards.py schema
+#    (grafana/ dashboards against Grafana's dashboard model)
 #    integration/kubernetes/validate.sh (manifests against Kubernetes schemas, offline once cached)
-# 4. cargo test --workspace --release --no-fail-fast -- --test-threads=1
-#    (tests need root and load eBPF programs, so they run serially)
+# 5. cargo test --workspace --release --no-fail-fast -- --test-threads=1
+#    (tests need root and load eBPF programs, so they run serially; e2e_stack.rs drives the
+#    running stack). The stack is stopped at the end if this script started it.
 #
 # Every step runs even if an earlier one failed (except setup); the script
 # exits non-zero if any step failed.
@@ -54,6 +59,15 @@ step() { # name cmd...
 
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step fmt cargo fmt --all -- --check
+# The pipeline backends. Stopped on exit only if they were not running before.
+stack_was_up=0
+bash integration/stack.sh status >/dev/null 2>&1 && stack_was_up=1
+if [[ "$stack_was_up" -eq 0 ]]; then
+    trap 'bash integration/stack.sh down >/dev/null 2>&1 || true' EXIT
+fi
+step stack bash integration/stack.sh up
+step otel-config bash integration/stack.sh validate
+step dashboards /usr/bin/python3 integration/stack/dashboards.py schema
 step manifests bash integration/kubernetes/validate.sh
 # timeout(1) moves itself to a new process group; keep Ctrl-C working on a tty.
 to_args=(-k 30s)
