@@ -54,20 +54,15 @@ fn measure(a_impl: ChainA) -> Result<()> {
     let sink = rt.block_on(Sink::start())?;
     let b = start_go_server()?;
     let a = a_impl.start("svc-a", b.port)?;
-    let agent = Agent::start_env(
-        &[format!("--port={}", a.port), format!("--port={}", b.port)],
-        Otlp::Grpc,
-        &sink,
-        &[("SPANWIRE_LOG", "info,spanwire::trace=debug")],
-    )?;
+    let ports = [a.port, b.port].map(|p| format!("--port={p}"));
+    // The agent's per-process thread-linking decisions (debug lines) explain the numbers.
+    let env = [("SPANWIRE_LOG", "info,spanwire::trace::serving=debug")];
+    let agent = Agent::start_env(&ports, Otlp::Grpc, &sink, &env)?;
+    let agent_log = agent.proc.stderr.clone();
     for (clients, requests) in PHASES {
         drive(a.port, clients, requests, &format!("n{clients}")).with_context(|| a.proc.describe())?;
     }
-    let log = agent.proc.stderr.clone();
     let stats = agent.stop()?;
-    for l in log.all().iter().filter(|l| l.contains("thread linking")) {
-        println!("DEBUG a={} {l}", a.proc.pid());
-    }
     let spans = sink.spans();
     let a_pid = i64::from(a.proc.pid());
     let of_a = |kind: i32, prefix: &'static str| {
@@ -105,6 +100,12 @@ fn measure(a_impl: ChainA) -> Result<()> {
             pct(t.unlinked),
             clients * requests
         );
+    }
+    let a_pid_field = format!("pid={a_pid}");
+    for line in agent_log.all().iter().filter(|l| l.contains("thread linking")) {
+        if line.split_whitespace().any(|w| w == a_pid_field) {
+            println!("  agent: {}", line.split_once("serving: ").map_or(line.as_str(), |(_, m)| m));
+        }
     }
     println!("  link_ambiguous_total {:?}, took {:?}", stats.get("link_ambiguous_total").ok(), started.elapsed());
     let want: usize = PHASES.iter().map(|(c, r)| c * r).sum();
