@@ -2,8 +2,9 @@
 //! Node) calls B with the id of its own request (`/work/{id}` -> `/b/{id}`) and propagates
 //! nothing. For every A CLIENT span the parent must be the A SERVER span of the same id, or
 //! nothing: a wrong parent merges unrelated requests into one trace and is never allowed.
-//! Sequential requests must all be linked. Prints the correct/wrong/unlinked counts per
-//! concurrency (run with `--nocapture` to see them). Root needed (loads eBPF).
+//! Sequential requests must all be linked, and so must a thread-per-request server's (Python)
+//! once its threads have shown that they serve one request each. Prints the counts of
+//! correct/wrong/unlinked per concurrency (run with `--nocapture`). Root needed (loads eBPF).
 
 mod common;
 
@@ -115,6 +116,11 @@ fn measure(a_impl: ChainA) -> Result<()> {
     }
     ensure!(wrong.is_empty(), "{} A CLIENT spans have another request's parent: {wrong:?}", wrong.len());
     ensure!(tallies[0].correct == PHASES[0].1, "sequential requests are all linked: {:?}", tallies[0]);
+    if a_impl == ChainA::Python {
+        // Thread per request: its threads earn trust during the 10-client level; after that no
+        // call is ambiguous.
+        ensure!(tallies[2].unlinked == 0, "a thread-per-request server keeps its links: {:?}", tallies[2]);
+    }
     let unlinked: usize = tallies.iter().map(|t| t.unlinked).sum();
     ensure!(
         stats.get("link_ambiguous_total")? == unlinked as u64,
