@@ -68,6 +68,9 @@ counters! {
     http2_orphan_streams => "http2_orphan_streams_total",
     /// HTTP/1.1 connections that switched to HTTP/2 with `Upgrade: h2c`.
     h2c_upgrades => "h2c_upgrades_total",
+    /// Client requests left without a parent because several server requests in flight in
+    /// their process could own them (thread linking refused to guess).
+    link_ambiguous => "link_ambiguous_total",
     /// Connections evicted from the connection table (idle or table full).
     conn_evicted => "connections_evicted_total",
     /// Spans handed to the exporter.

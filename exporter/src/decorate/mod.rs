@@ -5,3 +5,4 @@ pub mod cgroup;
 pub mod env;
 pub mod k8s;
 pub mod process;
+pub mod runtime;

@@ -3,6 +3,7 @@
 mod requests;
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::clock::monotonic_ns;
 use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, Proto, ProtoLimits};
 use crate::decorate::process::ProcessCache;
+use crate::decorate::runtime;
 use crate::ebpf::records::{EventKind, Pid, RawEvent};
 use crate::request::{Call, Direction, Segment};
 use crate::signals::logs::{detect_level, split_lines, Level, LogLine};
@@ -29,6 +31,8 @@ pub struct Processor {
     calls: Calls,
     stats: Arc<Stats>,
     reported: ProtoStats,
+    /// `link_ambiguous_total` already reported.
+    reported_ambiguous: u64,
     idle_timeout: Duration,
     last_sweep_ns: u64,
     /// Events not processed yet: the newest are held back for `REORDER_WINDOW_NS`.
@@ -81,9 +85,15 @@ impl Processor {
         Processor {
             conns: ConnTable::new(max_conns),
             procs: ProcessCache::new("/proc"),
-            calls: Calls { linker: Linker::new(max_conns), limits, stats: ProtoStats::default() },
+            calls: Calls {
+                linker: Linker::new(max_conns)
+                    .with_threads_move(Box::new(|pid| runtime::is_go_process(Path::new("/proc"), pid))),
+                limits,
+                stats: ProtoStats::default(),
+            },
             stats,
             reported: ProtoStats::default(),
+            reported_ambiguous: 0,
             idle_timeout,
             last_sweep_ns: monotonic_ns(),
             held: Vec::new(),
@@ -316,13 +326,9 @@ impl Processor {
             self.calls.forget(&mut conn, key.pid);
         }
         self.procs.sweep();
+        self.calls.linker.retain_processes(alive);
         if let Some(logs) = &mut self.logs {
-            let gone: Vec<Pid> = logs
-                .known
-                .iter()
-                .copied()
-                .filter(|p| !std::path::Path::new(&format!("/proc/{}", p.0)).exists())
-                .collect();
+            let gone: Vec<Pid> = logs.known.iter().copied().filter(|p| !alive(*p)).collect();
             for pid in gone {
                 logs.known.remove(&pid);
                 let _ = logs.pids.remove(&pid.0);
@@ -331,7 +337,7 @@ impl Processor {
         self.report_http_stats();
     }
 
-    /// Moves parser counters into the shared stats (as deltas), logging each kind once.
+    /// Moves parser and linker counters into the shared stats (as deltas), logging each kind once.
     fn report_http_stats(&mut self) {
         let (now, before) = (self.calls.stats, self.reported);
         let s = &self.stats;
@@ -360,7 +366,14 @@ impl Processor {
             .lost(h2.orphan_streams - b2.orphan_streams, "HTTP/2 responses whose request was not seen");
         s.h2c_upgrades.add(now.h2c_upgrades - before.h2c_upgrades);
         self.reported = now;
+        let ambiguous = self.calls.linker.ambiguous_total();
+        s.link_ambiguous.add(ambiguous - self.reported_ambiguous);
+        self.reported_ambiguous = ambiguous;
     }
+}
+
+fn alive(pid: Pid) -> bool {
+    Path::new(&format!("/proc/{}", pid.0)).exists()
 }
 
 /// The log record of a failed request (HTTP server 5xx / client >= 400, gRPC error), carrying the span's ids.

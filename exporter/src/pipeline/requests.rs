@@ -67,7 +67,7 @@ impl Calls {
                             conn.proto =
                                 Proto::Http2(Box::new(Http2Connection::after_h2c_upgrade(limits.http2, ex.role, up)));
                         }
-                        None => out.push(end_http1(linker, conn, who.pid, ex)),
+                        None => out.push(end_http1(linker, conn, who.pid, Some(who.tid), ex)),
                     }
                 }
                 if let Some(rest) = rest {
@@ -82,7 +82,7 @@ impl Calls {
                 h2.take_started(&mut started);
                 start_http2(linker, conn, who, started);
                 for ex in exchanges {
-                    out.push(end_http2(linker, conn, who.pid, ex));
+                    out.push(end_http2(linker, conn, who.pid, Some(who.tid), ex));
                 }
                 forget_untracked(linker, conn, who.pid);
             }
@@ -115,14 +115,14 @@ fn close(
             let mut exchanges = Vec::new();
             h1.close(ts_ns, &mut exchanges, &mut stats.http1);
             for ex in exchanges {
-                out.push(end_http1(linker, conn, pid, ex));
+                out.push(end_http1(linker, conn, pid, None, ex));
             }
         }
         Proto::Http2(h2) => {
             let mut exchanges = Vec::new();
             h2.close(&mut exchanges, &mut stats.http2);
             for ex in exchanges {
-                out.push(end_http2(linker, conn, pid, ex));
+                out.push(end_http2(linker, conn, pid, None, ex));
             }
         }
     }
@@ -209,30 +209,46 @@ fn drop_older(linker: &mut Linker, conn: &mut Conn, role: Role, pid: Pid, reques
     }
 }
 
-/// The span ids of a completed HTTP/1 exchange; requests older than it were dropped and are forgotten.
-fn end_http1(linker: &mut Linker, conn: &mut Conn, pid: Pid, ex: Exchange) -> (Call, SpanIds) {
+/// The span ids of a completed HTTP/1 exchange (completed by thread `by`, when known);
+/// requests older than it were dropped and are forgotten.
+fn end_http1(linker: &mut Linker, conn: &mut Conn, pid: Pid, by: Option<u32>, ex: Exchange) -> (Call, SpanIds) {
     drop_older(linker, conn, ex.role, pid, ex.request_id);
     let ctx = match conn.ctxs.front() {
         Some(c) if c.request_id == ex.request_id => conn.ctxs.pop_front(),
         _ => None,
     };
-    let ids = finish(linker, &conn.addrs, ex.role, pid, ctx);
+    let ids = finish(linker, &conn.addrs, ex.role, pid, by, ctx);
     (Call::Http1(ex), ids)
 }
 
-fn end_http2(linker: &mut Linker, conn: &mut Conn, pid: Pid, ex: StreamExchange) -> (Call, SpanIds) {
+fn end_http2(linker: &mut Linker, conn: &mut Conn, pid: Pid, by: Option<u32>, ex: StreamExchange) -> (Call, SpanIds) {
     let id = u64::from(ex.stream_id.0);
     let ctx = conn.ctxs.iter().position(|c| c.request_id == id).and_then(|i| conn.ctxs.remove(i));
-    let ids = finish(linker, &conn.addrs, ex.role, pid, ctx);
+    let ids = finish(linker, &conn.addrs, ex.role, pid, by, ctx);
     (Call::Http2(ex), ids)
 }
 
-/// Releases a started request's ids; a request that completed unseen gets root ids.
-fn finish(linker: &mut Linker, addrs: &ConnAddrs, role: Role, pid: Pid, ctx: Option<RequestCtx>) -> SpanIds {
-    let ctx = ctx.unwrap_or_else(|| {
-        let ids = started(linker, addrs, role, Feeder { pid, tid: 0 }, None, None);
-        RequestCtx { request_id: 0, tid: 0, ids }
-    });
+/// Releases a started request's ids, telling the linker which thread completed it; a
+/// request that completed unseen gets fresh ids.
+fn finish(
+    linker: &mut Linker,
+    addrs: &ConnAddrs,
+    role: Role,
+    pid: Pid,
+    by: Option<u32>,
+    ctx: Option<RequestCtx>,
+) -> SpanIds {
+    let ctx = match ctx {
+        Some(ctx) => {
+            if let Some(by) = by {
+                linker.completed_by(pid, ctx.tid, by);
+            }
+            ctx
+        }
+        None => {
+            RequestCtx { request_id: 0, tid: 0, ids: started(linker, addrs, role, Feeder { pid, tid: 0 }, None, None) }
+        }
+    };
     release(linker, addrs, role, pid, &ctx);
     ctx.ids
 }
@@ -258,7 +274,7 @@ fn stream_id(request_id: u64) -> crate::request::http2::StreamId {
 
 fn release(linker: &mut Linker, addrs: &ConnAddrs, role: Role, pid: Pid, ctx: &RequestCtx) {
     match role {
-        Role::Server => linker.server_finished(pid, ctx.tid, &ctx.ids),
+        Role::Server => linker.server_finished(pid, &ctx.ids),
         Role::Client => linker.client_finished(&addrs.tuple, &ctx.ids),
     }
 }

@@ -6,13 +6,11 @@
 //!   mirrored tuple), the server span is the child of that client span — unless the request
 //!   carries a `traceparent` of another trace; otherwise a valid W3C `traceparent` makes it
 //!   join that trace with a remote parent; otherwise it starts a trace.
-//! - CLIENT: a request carrying a `traceparent` joins it (remote parent); otherwise a request
-//!   issued by a thread that is serving a request is that server span's child.
-//!
-//! Thread linking assumes a request is served by the thread that read it (thread-per-request
-//! servers: Python, Java servlet containers, Ruby, PHP, Rust sync). It does not follow
-//! work handed to another thread (Go goroutines migrating, async runtimes, thread pools).
+//! - CLIENT: a request carrying a `traceparent` joins it (remote parent); otherwise it is the
+//!   child of the server request its process or thread is serving when that is unambiguous
+//!   (see [`serving`]); otherwise it starts a trace.
 
+pub mod serving;
 pub mod traceparent;
 
 use std::collections::{HashMap, VecDeque};
@@ -22,6 +20,7 @@ use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::ebpf::records::{Pid, Tuple};
+use serving::{Lookup, Serving, ThreadsMove};
 use traceparent::parse_traceparent;
 
 /// The identity of one span and its parent.
@@ -42,13 +41,12 @@ pub enum ParentSource {
     Root,
     TraceParent,
     LocalPeer,
+    /// The only server request in flight in the process.
+    Process,
+    /// The only server request in flight on the thread, in a thread-per-request process.
     Thread,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ThreadKey {
-    pid: Pid,
-    tid: u32,
+    /// No parent: several server requests in flight could own this client request.
+    Ambiguous,
 }
 
 /// (client's local address, client's remote address) of a connection.
@@ -56,30 +54,55 @@ type ConnTuple = (SocketAddr, SocketAddr);
 
 pub struct Linker {
     ids: RandomIdGenerator,
-    /// The server request each thread is serving.
-    serving: HashMap<ThreadKey, SpanIds>,
+    /// Server requests in flight, per process.
+    serving: Serving,
     /// Client requests in flight, by the client's tuple, oldest first.
     outgoing: HashMap<ConnTuple, VecDeque<SpanIds>>,
     max_entries: usize,
+    /// Client requests left without a parent because the owner was ambiguous.
+    ambiguous: u64,
 }
 
 impl Linker {
     pub fn new(max_entries: usize) -> Self {
-        Linker { ids: RandomIdGenerator::default(), serving: HashMap::new(), outgoing: HashMap::new(), max_entries }
+        Linker {
+            ids: RandomIdGenerator::default(),
+            serving: Serving::new(max_entries),
+            outgoing: HashMap::new(),
+            max_entries,
+            ambiguous: 0,
+        }
     }
 
-    /// Tracked threads and connections (bounded by `max_entries` each).
+    /// `threads_move(pid)` says whether a process's runtime moves requests between threads
+    /// (see [`serving`]); such processes get no thread links.
+    pub fn with_threads_move(self, threads_move: ThreadsMove) -> Self {
+        Linker { serving: self.serving.with_threads_move(threads_move), ..self }
+    }
+
+    /// Forgets what it knows about processes that have exited.
+    pub fn retain_processes(&mut self, alive: impl Fn(Pid) -> bool) {
+        self.serving.retain_processes(alive);
+    }
+
+    /// Server requests in flight and client connections tracked (bounded by `max_entries`
+    /// processes and connections).
     pub fn len(&self) -> usize {
-        self.serving.len() + self.outgoing.len()
+        self.serving.in_flight() + self.outgoing.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The server request thread `tid` of `pid` is serving, if any.
+    /// The server request thread `tid` of `pid` is serving, if that is unambiguous.
     pub fn serving(&self, pid: Pid, tid: u32) -> Option<&SpanIds> {
-        self.serving.get(&ThreadKey { pid, tid })
+        self.serving.lookup(pid, tid).parent()
+    }
+
+    /// Client requests left without a parent so far because the owner was ambiguous.
+    pub fn ambiguous_total(&self) -> u64 {
+        self.ambiguous
     }
 
     /// A server read the head of a request on `tuple` (its own view) in thread `tid`.
@@ -95,25 +118,26 @@ impl Linker {
         let peer_client = self.take_outgoing(&(tuple.remote, tuple.local));
         let incoming = traceparent.and_then(parse_traceparent);
         let (ids, source) = match (peer_client, incoming) {
-            (Some(client), None) => (self.child_of(&client, span_id), ParentSource::LocalPeer),
+            (Some(client), None) => (child_of(&client, span_id), ParentSource::LocalPeer),
             (Some(client), Some(tp)) if tp.trace_id == client.trace_id => {
-                (self.child_of(&client, span_id), ParentSource::LocalPeer)
+                (child_of(&client, span_id), ParentSource::LocalPeer)
             }
             (_, Some(tp)) => (remote_child(&tp, span_id, tracestate), ParentSource::TraceParent),
             (None, None) => (self.root(span_id), ParentSource::Root),
         };
-        if self.serving.len() < self.max_entries || self.serving.contains_key(&ThreadKey { pid, tid }) {
-            self.serving.insert(ThreadKey { pid, tid }, ids.clone());
-        }
+        self.serving.started(pid, tid, &ids);
         (ids, source)
     }
 
-    /// The server request started by thread `tid` was answered (or dropped).
-    pub fn server_finished(&mut self, pid: Pid, tid: u32, ids: &SpanIds) {
-        let key = ThreadKey { pid, tid };
-        if self.serving.get(&key).is_some_and(|s| s.span_id == ids.span_id) {
-            self.serving.remove(&key);
-        }
+    /// The server request `ids` of `pid` was answered (or dropped).
+    pub fn server_finished(&mut self, pid: Pid, ids: &SpanIds) {
+        self.serving.finished(pid, ids);
+    }
+
+    /// A request of `pid` (server or client) started by thread `started` was completed —
+    /// its last response byte written or read — by thread `finished`.
+    pub fn completed_by(&mut self, pid: Pid, started: u32, finished: u32) {
+        self.serving.completed_by(pid, started, finished);
     }
 
     /// A client wrote the head of a request on `tuple` (its own view) in thread `tid`.
@@ -127,14 +151,16 @@ impl Linker {
     ) -> (SpanIds, ParentSource) {
         let span_id = self.ids.new_span_id();
         let outgoing = traceparent.and_then(parse_traceparent);
-        let (ids, source) = match (outgoing, self.serving.get(&ThreadKey { pid, tid })) {
+        let (ids, source) = match (outgoing, self.serving.lookup(pid, tid)) {
             (Some(tp), _) => (remote_child(&tp, span_id, tracestate), ParentSource::TraceParent),
-            (None, Some(server)) => {
-                let server = server.clone();
-                (self.child_of(&server, span_id), ParentSource::Thread)
-            }
-            (None, None) => (self.root(span_id), ParentSource::Root),
+            (None, Lookup::Process(server)) => (child_of(server, span_id), ParentSource::Process),
+            (None, Lookup::Thread(server)) => (child_of(server, span_id), ParentSource::Thread),
+            (None, Lookup::Ambiguous) => (self.root(span_id), ParentSource::Ambiguous),
+            (None, Lookup::Idle) => (self.root(span_id), ParentSource::Root),
         };
+        if source == ParentSource::Ambiguous {
+            self.ambiguous += 1;
+        }
         let key = (tuple.local, tuple.remote);
         if self.outgoing.len() < self.max_entries || self.outgoing.contains_key(&key) {
             let q = self.outgoing.entry(key).or_default();
@@ -176,16 +202,16 @@ impl Linker {
             trace_state: TraceState::default(),
         }
     }
+}
 
-    fn child_of(&self, parent: &SpanIds, span_id: SpanId) -> SpanIds {
-        SpanIds {
-            trace_id: parent.trace_id,
-            span_id,
-            parent_span_id: parent.span_id,
-            parent_is_remote: false,
-            flags: parent.flags,
-            trace_state: parent.trace_state.clone(),
-        }
+fn child_of(parent: &SpanIds, span_id: SpanId) -> SpanIds {
+    SpanIds {
+        trace_id: parent.trace_id,
+        span_id,
+        parent_span_id: parent.span_id,
+        parent_is_remote: false,
+        flags: parent.flags,
+        trace_state: parent.trace_state.clone(),
     }
 }
 
@@ -220,20 +246,20 @@ mod tests {
         assert_eq!(s1, ParentSource::LocalPeer);
         assert_eq!((a_srv.trace_id, a_srv.parent_span_id), (curl.trace_id, curl.span_id));
         let (a_cli, s2) = l.client_started(Pid(2), 21, &tuple(A_TO_B.0, A_TO_B.1), None, None);
-        assert_eq!(s2, ParentSource::Thread);
+        assert_eq!(s2, ParentSource::Process, "A's only request in flight");
         assert_eq!((a_cli.trace_id, a_cli.parent_span_id), (curl.trace_id, a_srv.span_id));
         let (b_srv, s3) = l.server_started(Pid(3), 31, &tuple(A_TO_B.1, A_TO_B.0), None, None);
         assert_eq!(s3, ParentSource::LocalPeer);
         assert_eq!((b_srv.trace_id, b_srv.parent_span_id), (curl.trace_id, a_cli.span_id));
-        l.server_finished(Pid(3), 31, &b_srv);
+        l.server_finished(Pid(3), &b_srv);
         l.client_finished(&tuple(A_TO_B.0, A_TO_B.1), &a_cli);
-        l.server_finished(Pid(2), 21, &a_srv);
+        l.server_finished(Pid(2), &a_srv);
         l.client_finished(&tuple("127.0.0.1:50000", "127.0.0.1:9000"), &curl);
         assert!(l.is_empty(), "nothing left behind");
     }
 
     #[test]
-    fn traceparent_wins_and_other_threads_are_not_children() {
+    fn traceparent_wins_and_a_finished_request_has_no_children() {
         let mut l = Linker::new(1024);
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let (srv, src) = l.server_started(Pid(2), 21, &tuple("127.0.0.1:9000", "127.0.0.1:1"), Some(tp), Some("k=v"));
@@ -243,15 +269,36 @@ mod tests {
         assert_eq!(srv.trace_state.header(), "k=v");
         let (child, _) = l.client_started(Pid(2), 21, &tuple(A_TO_B.0, A_TO_B.1), None, None);
         assert_eq!(child.trace_id, srv.trace_id);
-        let (other, src) = l.client_started(Pid(2), 22, &tuple("127.0.0.1:40001", "127.0.0.1:8080"), None, None);
-        assert_eq!(src, ParentSource::Root);
-        assert_ne!(other.trace_id, srv.trace_id);
-        l.server_finished(Pid(2), 21, &srv);
+        let other_tp = "00-11111111111111111111111111111111-2222222222222222-01";
+        let (own, src) =
+            l.client_started(Pid(2), 21, &tuple("127.0.0.1:40003", "127.0.0.1:8080"), Some(other_tp), None);
+        assert_eq!(src, ParentSource::TraceParent, "an outgoing traceparent wins over the thread");
+        assert_eq!(own.trace_id.to_string(), "11111111111111111111111111111111");
+        let (elsewhere, src) = l.client_started(Pid(7), 21, &tuple("127.0.0.1:40001", "127.0.0.1:8080"), None, None);
+        assert_eq!(src, ParentSource::Root, "another process serves nothing");
+        assert_ne!(elsewhere.trace_id, srv.trace_id);
+        l.server_finished(Pid(2), &srv);
         let (after, src) = l.client_started(Pid(2), 21, &tuple("127.0.0.1:40002", "127.0.0.1:8080"), None, None);
         assert_eq!(src, ParentSource::Root, "a finished request has no children");
         assert_ne!(after.trace_id, srv.trace_id);
+        assert_eq!(l.ambiguous_total(), 0);
     }
 
+    #[test]
+    fn concurrent_requests_leave_client_requests_unlinked_and_counted() {
+        let mut l = Linker::new(1024);
+        let (s1, _) = l.server_started(Pid(2), 21, &tuple("127.0.0.1:9000", "127.0.0.1:1"), None, None);
+        let (s2, _) = l.server_started(Pid(2), 22, &tuple("127.0.0.1:9000", "127.0.0.1:2"), None, None);
+        let (c, src) = l.client_started(Pid(2), 21, &tuple(A_TO_B.0, A_TO_B.1), None, None);
+        assert_eq!(src, ParentSource::Ambiguous, "the process's threads are not trusted yet");
+        assert!(c.parent_span_id == SpanId::INVALID && c.trace_id != s1.trace_id && c.trace_id != s2.trace_id);
+        assert_eq!(l.ambiguous_total(), 1);
+        assert_eq!(l.serving(Pid(2), 21), None, "log lines are not stamped either");
+        l.server_finished(Pid(2), &s1);
+        let (c, src) = l.client_started(Pid(2), 21, &tuple("127.0.0.1:40001", "127.0.0.1:8080"), None, None);
+        assert_eq!((src, c.parent_span_id), (ParentSource::Process, s2.span_id), "one left: the goroutine case");
+        assert_eq!(l.serving(Pid(2), 99), Some(&s2));
+    }
     #[test]
     fn client_traceparent_is_used_end_to_end_and_peer_link_is_kept() {
         let mut l = Linker::new(1024);
@@ -280,9 +327,11 @@ mod tests {
         let (s1, _) = l.server_started(Pid(3), 9, &tuple(A_TO_B.1, A_TO_B.0), None, None);
         let (s2, _) = l.server_started(Pid(3), 9, &tuple(A_TO_B.1, A_TO_B.0), None, None);
         assert_eq!((s1.parent_span_id, s2.parent_span_id), (c1.span_id, c2.span_id));
+        l.server_finished(Pid(3), &s1);
+        l.server_finished(Pid(3), &s2);
         for i in 0..100 {
             l.client_started(Pid(5), i, &tuple(&format!("127.0.0.1:{}", 1000 + i), "127.0.0.1:80"), None, None);
-            l.server_started(Pid(6), i, &tuple("127.0.0.1:80", &format!("127.0.0.2:{}", 1000 + i)), None, None);
+            l.server_started(Pid(6 + i), i, &tuple("127.0.0.1:80", &format!("127.0.0.2:{}", 1000 + i)), None, None);
         }
         assert!(l.len() <= 4, "bounded: {}", l.len());
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod grpc;
 pub mod h2c;
 pub mod stack;

@@ -7,6 +7,7 @@
 //	POST /echo           200 echoing the request body (Content-Length)
 //	GET  /chunked?n=K    200 chunked body of K bytes, written in 4 flushed pieces
 //	GET  /status/{code}  that status (200..599) with a short body; none for 204/304
+//	GET  /b/{id}         200 "b {id}\n" (the downstream of the chain-a servers)
 //	anything else        404
 //
 // It prints "listening on <addr>" to stdout once the listener is bound. With
@@ -102,6 +103,8 @@ func handler(w http.ResponseWriter, r *http.Request) {
 		writeFixed(w, http.StatusOK, body)
 	case r.Method == http.MethodGet && path == "/chunked":
 		chunked(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/b/"):
+		writeFixed(w, http.StatusOK, []byte("b "+strings.TrimPrefix(path, "/b/")+"\n"))
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/status/"):
 		status(w, strings.TrimPrefix(path, "/status/"))
 	default:
