@@ -276,7 +276,7 @@ fn root_stack_collector_restart() -> Result<()> {
         let traces = jaeger_traces(&svc, 500)?;
         Ok(traces
             .iter()
-            .flat_map(|t| jaeger_spans(t))
+            .flat_map(jaeger_spans)
             .filter(|s| s.tag("url.path").and_then(|v| v.as_str()).is_some_and(|p| p.starts_with(prefix)))
             .count())
     };
