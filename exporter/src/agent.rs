@@ -158,6 +158,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
         k8s: k8s_meta,
         max_concurrent_exports: cfg.export.max_concurrent_exports,
         retry: crate::export::retry::RetryPolicy::new(Duration::from_millis(cfg.export.retry_max_elapsed_ms)),
+        shutdown: cancel.clone(),
         rpc_semconv: cfg.export.rpc_semconv,
     };
     let exporter = tokio::spawn(exporter.run(span_rx));

@@ -46,6 +46,9 @@ pub struct ExportStage {
     pub flush_interval: Duration,
     pub max_concurrent_exports: usize,
     pub retry: RetryPolicy,
+    /// The agent's shutdown signal: retries stop waiting as soon as it fires, so SIGTERM with
+    /// a dead collector still exits promptly.
+    pub shutdown: CancellationToken,
     pub rpc_semconv: crate::config::RpcSemconv,
     /// Kubernetes metadata for peer attributes of spans (`decorate::k8s::peer`).
     pub k8s: Option<Arc<crate::decorate::k8s::K8sMetadata>>,
@@ -80,6 +83,7 @@ impl ExportStage {
             flush_interval,
             max_concurrent_exports,
             retry,
+            shutdown,
             rpc_semconv,
             k8s,
         } = self;
@@ -91,7 +95,7 @@ impl ExportStage {
             log_slots: Arc::new(Semaphore::new(log_slots)),
             resources: ResourceCache::for_this_host(),
             stats,
-            retry: Arc::new(Retry { policy: retry, health: Health::default(), shutdown: CancellationToken::new() }),
+            retry: Arc::new(Retry { policy: retry, health: Health::default(), shutdown }),
         };
         let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
         let mut pending = Pending::default();

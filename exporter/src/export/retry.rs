@@ -31,7 +31,9 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a failure may succeed when tried again (OTLP spec, "Failures").
+/// Whether a failure may succeed when tried again (OTLP spec, "Failures"). RESOURCE_EXHAUSTED
+/// is retryable there only with RetryInfo; without it (e.g. a message over the server's size
+/// limit) retrying cannot help, so it is not retried.
 pub fn retryable(error: &ExportError) -> bool {
     use tonic::Code;
     match error {
@@ -39,7 +41,6 @@ pub fn retryable(error: &ExportError) -> bool {
             status.code(),
             Code::Cancelled
                 | Code::DeadlineExceeded
-                | Code::ResourceExhausted
                 | Code::Aborted
                 | Code::OutOfRange
                 | Code::Unavailable
@@ -163,6 +164,7 @@ mod tests {
         assert!(!retryable(&ExportError::HttpStatus { status: 400 }));
         assert!(!retryable(&ExportError::Grpc(tonic::Status::invalid_argument("bad"))));
         assert!(!retryable(&ExportError::Grpc(tonic::Status::unauthenticated("no"))));
+        assert!(!retryable(&ExportError::Grpc(tonic::Status::resource_exhausted("message too large"))));
     }
 
     #[tokio::test]
