@@ -143,8 +143,11 @@ pub fn setup(
             Err(e) => tracing::warn!(error = %e, "network metrics disabled: the kernel rejected net.bpf.o"),
         }
     }
-    let agent = crate::decorate::process::ProcessCache::new("/proc")
-        .get(crate::ebpf::records::Pid(std::process::id()), "spanwire");
+    let agent = crate::decorate::process::ProcessCache::new("/proc").get(
+        crate::ebpf::records::Pid(std::process::id()),
+        None,
+        "spanwire",
+    );
     let self_metrics = SelfMetrics::new(
         stats.clone(),
         crate::export::resource::resource_attributes(&agent, crate::export::resource::host_name()),
