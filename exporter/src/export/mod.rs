@@ -8,6 +8,7 @@
 mod batch;
 pub mod console;
 pub mod otlp;
+pub mod outage;
 pub mod resource;
 
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use prost::Message;
 use tokio::sync::{mpsc, Semaphore};
 
 use self::batch::{requests, Group, Pending};
-use self::otlp::{ExportError, OtlpClient};
+use self::otlp::OtlpClient;
+use self::outage::Outage;
 use self::resource::ResourceCache;
 use crate::clock::Clock;
 use crate::signals::traces::SpanEncoder;
@@ -52,6 +54,8 @@ struct Sink {
     log_slots: Arc<Semaphore>,
     resources: ResourceCache,
     stats: Arc<Stats>,
+    span_outage: Arc<Outage>,
+    log_outage: Arc<Outage>,
 }
 
 impl ExportStage {
@@ -75,6 +79,8 @@ impl ExportStage {
             log_slots: Arc::new(Semaphore::new(log_slots)),
             resources: ResourceCache::for_this_host(),
             stats,
+            span_outage: Arc::new(Outage::new("span")),
+            log_outage: Arc::new(Outage::new("log")),
         };
         let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
         let mut pending = Pending::default();
@@ -119,22 +125,36 @@ impl Sink {
         let requests = requests(groups, &mut self.resources);
         if let Some((request, n)) = requests.traces {
             let Ok(slot) = self.span_slots.clone().acquire_owned().await else { return };
-            let (client, stats) = (client.clone(), self.stats.clone());
+            let (client, stats, outage) = (client.clone(), self.stats.clone(), self.span_outage.clone());
             tokio::spawn(async move {
                 match client.export_traces(request).await {
-                    Ok(()) => stats.spans_exported.add(n),
-                    Err(e) => record_span_failure(&stats, n, &e),
+                    Ok(()) => {
+                        stats.spans_exported.add(n);
+                        outage.succeeded();
+                    }
+                    Err(e) => {
+                        stats.spans_export_failed.add(n);
+                        stats.export_failures.add(1);
+                        outage.failed(&e, n);
+                    }
                 }
                 drop(slot);
             });
         }
         if let Some((request, n)) = requests.logs {
             let Ok(slot) = self.log_slots.clone().acquire_owned().await else { return };
-            let (client, stats) = (client.clone(), self.stats.clone());
+            let (client, stats, outage) = (client.clone(), self.stats.clone(), self.log_outage.clone());
             tokio::spawn(async move {
                 match client.export_logs(request).await {
-                    Ok(()) => stats.logs_exported.add(n),
-                    Err(e) => record_log_failure(&stats, n, &e),
+                    Ok(()) => {
+                        stats.logs_exported.add(n);
+                        outage.succeeded();
+                    }
+                    Err(e) => {
+                        stats.logs_export_failed.add(n);
+                        stats.export_failures.add(1);
+                        outage.failed(&e, n);
+                    }
                 }
                 drop(slot);
             });
@@ -162,20 +182,4 @@ fn write_console(c: &console::Console, groups: Vec<Group>, stats: &Stats) {
             }
         }
     }
-}
-
-fn record_span_failure(stats: &Stats, spans: u64, error: &ExportError) {
-    stats.spans_export_failed.add(spans);
-    if stats.export_failures.get() == 0 {
-        tracing::warn!(%error, spans, "span export failed (logged once; counted in export_failures_total)");
-    }
-    stats.export_failures.add(1);
-}
-
-fn record_log_failure(stats: &Stats, logs: u64, error: &ExportError) {
-    stats.logs_export_failed.add(logs);
-    if stats.export_failures.get() == 0 {
-        tracing::warn!(%error, logs, "log export failed (logged once; counted in export_failures_total)");
-    }
-    stats.export_failures.add(1);
 }
