@@ -359,8 +359,12 @@ impl Processor {
         s.http_unmatched_requests
             .lost(h1.dropped_requests - b1.dropped_requests, "HTTP requests without a response were dropped");
         s.http_skipped_segments.add(h1.skipped_segments - b1.skipped_segments);
-        s.http_lost_sync
-            .lost(h1.lost_sync - b1.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
+        s.http_truncated_heads
+            .lost(h1.truncated_heads - b1.truncated_heads, "HTTP/1 heads cut off by the connection closing");
+        s.http_lost_sync.lost(
+            h1.lost_sync - b1.lost_sync,
+            "HTTP body framing lost (capture limit or invalid framing; span end inferred)",
+        );
         let (h2, b2) = (now.http2, before.http2);
         s.http2_frame_errors.lost(h2.frame_errors - b2.frame_errors, "invalid HTTP/2 frames");
         s.http2_hpack_errors.lost(h2.hpack_errors - b2.hpack_errors, "undecodable HTTP/2 header blocks (HPACK)");
