@@ -68,6 +68,8 @@ struct files_struct {
 
 struct task_struct {
 	struct files_struct *files;
+	struct task_struct *group_leader;
+	__u64 start_boottime; /* ns since boot, what /proc/<pid>/stat's starttime is in ticks */
 };
 
 #pragma clang attribute pop

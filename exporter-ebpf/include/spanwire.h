@@ -74,6 +74,7 @@ struct sw_event {
 	__u64 enter_ns; /* CLOCK_MONOTONIC at syscall enter */
 	__u64 exit_ns;  /* CLOCK_MONOTONIC at syscall exit */
 	__s64 ret;      /* syscall return value: bytes transferred for DATA */
+	__u64 start_ns; /* process start (group leader's start_boottime): tells a reused pid apart */
 	__u32 captured; /* payload bytes following this header */
 	__u32 _pad1;
 	char comm[16];  /* thread name, for processes that exit before /proc can be read */

@@ -236,6 +236,8 @@ static __always_inline struct sw_event_buf *new_event(__u8 kind, __u8 sys, __u64
 	e->hdr.fd = fd;
 	e->hdr.sock_id = (__u64)sk;
 	e->hdr.ret = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->hdr.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	e->hdr.captured = 0;
 	e->hdr._pad1 = 0;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));

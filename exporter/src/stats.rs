@@ -48,6 +48,8 @@ counters! {
     http_unmatched_responses => "http_unmatched_responses_total",
     /// Requests discarded without a response (connection closed, evicted, or too many pending).
     http_unmatched_requests => "http_unmatched_requests_total",
+    /// HTTP/1 heads cut off by the connection closing (slow or aborted peers).
+    http_truncated_heads => "http_truncated_heads_total",
     /// Segments skipped while looking for the start of a message.
     http_skipped_segments => "http_skipped_segments_total",
     /// Messages whose body framing was lost to the capture limit.

@@ -324,8 +324,7 @@ fn root_stack_collector_restart() -> Result<()> {
     ensure!(stats.get("spans_exported_total")? == 25 - failed, "{stats:?}");
     ensure!(stats.get("export_retries_total")? > 0, "{stats:?}");
     // One warning and one recovery line per outage, not one per failed request.
-    let (warned, recovered) =
-        (log.matches("OTLP export failing").count(), log.matches("OTLP export recovered").count());
+    let (warned, recovered) = (log.matches("span export failed").count(), log.matches("span export recovered").count());
     ensure!(
         (warned, recovered) == (2, 2),
         "expected 2 outage warnings and 2 recoveries, got {warned}/{recovered}:\n{log}"

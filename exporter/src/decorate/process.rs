@@ -12,7 +12,7 @@ use opentelemetry_semantic_conventions::resource as res;
 use super::cgroup::{self, ContainerRef};
 use super::env::EnvResource;
 use super::k8s::{K8sMetadata, PodContainer};
-use crate::ebpf::records::Pid;
+use crate::ebpf::records::{Pid, ProcStart};
 
 /// One observed process and the resource its telemetry is exported under.
 #[derive(Debug)]
@@ -37,20 +37,32 @@ struct Entry {
     generation: u64,
 }
 
-/// Caches `ProcessInfo` per pid. Resolved at first sight of a pid, so short-lived clients
-/// (curl) are usually still in /proc; when they are not, the kernel-reported thread name is used.
-/// A containerised process whose pod is not known yet is looked up again whenever the
-/// Kubernetes metadata changes, and gets a new `ProcessInfo` (resource) when its pod appears.
+/// Caches `ProcessInfo` per process: pid and start time, so a reused pid is a new process.
+/// Resolved at first sight of a process, so short-lived clients (curl) are usually still in
+/// /proc; when they are not (or /proc already shows another process under the pid), the
+/// kernel-reported thread name is used. A containerised process whose pod is not known yet
+/// is looked up again whenever the Kubernetes metadata changes, and gets a new `ProcessInfo`
+/// (resource) when its pod appears.
 pub struct ProcessCache {
     proc_root: PathBuf,
     host_name: String,
-    map: HashMap<Pid, Entry>,
+    /// Keyed by pid and start time in clock ticks (0: unknown).
+    map: HashMap<(Pid, u64), Entry>,
+    /// The start time of the newest process seen under each pid, for callers that know only
+    /// the pid.
+    latest: HashMap<Pid, u64>,
     k8s: Option<Arc<K8sMetadata>>,
 }
 
 impl ProcessCache {
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        ProcessCache { proc_root: proc_root.into(), host_name: host_name(), map: HashMap::new(), k8s: None }
+        ProcessCache {
+            proc_root: proc_root.into(),
+            host_name: host_name(),
+            map: HashMap::new(),
+            latest: HashMap::new(),
+            k8s: None,
+        }
     }
 
     /// Adds pod metadata to the resources of containerised processes.
@@ -59,9 +71,18 @@ impl ProcessCache {
         self
     }
 
-    pub fn get(&mut self, pid: Pid, comm: &str) -> Arc<ProcessInfo> {
+    /// The process `pid` started at `start` (from the kernel event), or, without `start`, the
+    /// newest process seen under `pid` (else the one /proc shows now).
+    pub fn get(&mut self, pid: Pid, start: Option<ProcStart>, comm: &str) -> Arc<ProcessInfo> {
+        let ticks = match start {
+            Some(s) => s.ticks(),
+            None => match self.latest.get(&pid) {
+                Some(&t) => t,
+                None => start_ticks(&self.proc_root, pid).unwrap_or(0),
+            },
+        };
         let generation = self.k8s.as_ref().map_or(0, |k| k.generation());
-        if let Some(e) = self.map.get_mut(&pid) {
+        if let Some(e) = self.map.get_mut(&(pid, ticks)) {
             if e.generation != generation {
                 e.generation = generation;
                 if let Some(k8s) = &self.k8s {
@@ -72,15 +93,19 @@ impl ProcessCache {
             }
             return e.info.clone();
         }
-        let info = Arc::new(self.resolve(pid, comm));
-        self.map.insert(pid, Entry { info: info.clone(), generation });
+        let info = Arc::new(self.resolve(pid, ticks, comm));
+        self.map.insert((pid, ticks), Entry { info: info.clone(), generation });
+        let latest = self.latest.entry(pid).or_insert(ticks);
+        *latest = (*latest).max(ticks);
         info
     }
 
     /// Drops entries of processes that exited or whose pid was reused.
     pub fn sweep(&mut self) {
         let root = self.proc_root.clone();
-        self.map.retain(|pid, e| start_ticks(&root, *pid) == Some(e.info.start_ticks));
+        self.map.retain(|(pid, ticks), _| start_ticks(&root, *pid) == Some(*ticks));
+        let map = &self.map;
+        self.latest.retain(|pid, ticks| map.contains_key(&(*pid, *ticks)));
     }
 
     pub fn len(&self) -> usize {
@@ -91,26 +116,32 @@ impl ProcessCache {
         self.map.is_empty()
     }
 
-    fn resolve(&self, pid: Pid, comm: &str) -> ProcessInfo {
+    /// Reads /proc/<pid> when it still shows the process started at `ticks` (0: whichever it
+    /// shows), before and after reading; otherwise only the thread name is known.
+    fn resolve(&self, pid: Pid, ticks: u64, comm: &str) -> ProcessInfo {
         let dir = self.proc_root.join(pid.0.to_string());
-        let exe_name = std::fs::read_link(dir.join("exe"))
+        let before = start_ticks(&self.proc_root, pid);
+        let ours = |t: Option<u64>| t.is_some() && (ticks == 0 || t == Some(ticks));
+        let mut exe_name = std::fs::read_link(dir.join("exe"))
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .map(|n| n.trim_end_matches(" (deleted)").to_string())
-            .unwrap_or_else(|| comm.to_string());
-        let env = EnvResource::from_environ(&std::fs::read(dir.join("environ")).unwrap_or_default());
-        let container = cgroup::read(&self.proc_root, pid.0);
+            .map(|n| n.trim_end_matches(" (deleted)").to_string());
+        let mut env = EnvResource::from_environ(&std::fs::read(dir.join("environ")).unwrap_or_default());
+        let mut container = cgroup::read(&self.proc_root, pid.0);
+        if !(ours(before) && start_ticks(&self.proc_root, pid) == before) {
+            // Exited, or the pid is another process's now: nothing in /proc is about ours.
+            (exe_name, env, container) = (None, EnvResource::default(), None);
+        }
         let pod = match (&container, &self.k8s) {
             (Some(c), Some(k8s)) => k8s.pod_of(&c.id, c.pod_uid.as_deref()),
             _ => None,
         };
-        let start_ticks = start_ticks(&self.proc_root, pid).unwrap_or(0);
         build(
             ProcessInfo {
                 pid,
                 service_name: String::new(),
-                exe_name,
-                start_ticks,
+                exe_name: exe_name.unwrap_or_else(|| comm.to_string()),
+                start_ticks: if ticks == 0 { before.unwrap_or(0) } else { ticks },
                 container,
                 env,
                 pod,
@@ -268,7 +299,7 @@ mod tests {
     fn resolves_this_process() {
         let mut cache = ProcessCache::new("/proc");
         let me = Pid(std::process::id());
-        let info = cache.get(me, "ignored");
+        let info = cache.get(me, None, "ignored");
         assert!(info.start_ticks > 0);
         assert!(!info.exe_name.is_empty() && info.exe_name != "ignored");
         cache.sweep();
@@ -278,10 +309,48 @@ mod tests {
     #[test]
     fn falls_back_to_comm_for_vanished_process() {
         let mut cache = ProcessCache::new("/nonexistent-proc");
-        let info = cache.get(Pid(4_000_000), "curl");
+        let info = cache.get(Pid(4_000_000), None, "curl");
         assert_eq!(info.exe_name, "curl");
         assert_eq!(info.service_name, "curl");
         cache.sweep();
         assert!(cache.is_empty());
+    }
+
+    /// A fake /proc with one process: `pid` started at `ticks`, running `exe` with `service`.
+    fn fake_proc(root: &Path, pid: u32, ticks: u64, exe: &str, service: &str) {
+        let dir = root.join(pid.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let fields: Vec<String> = (1..=18).map(|i| i.to_string()).collect();
+        let stat = format!("{pid} (x) S {} {ticks} 0 0\n", fields.join(" "));
+        std::fs::write(dir.join("stat"), stat).expect("stat");
+        std::fs::write(dir.join("environ"), format!("OTEL_SERVICE_NAME={service}\0")).expect("environ");
+        std::os::unix::fs::symlink(format!("/usr/bin/{exe}"), dir.join("exe")).expect("exe");
+    }
+
+    #[test]
+    fn a_reused_pid_is_another_process() {
+        let root = std::env::temp_dir().join(format!("spanwire-fake-proc-{}", std::process::id()));
+        let (pid, first, second) = (Pid(777), ProcStart(5_000_000_000), ProcStart(9_000_000_000));
+        fake_proc(&root, pid.0, first.ticks(), "python3", "first");
+        let mut cache = ProcessCache::new(&root);
+        let a = cache.get(pid, Some(first), "python3");
+        assert_eq!((a.service_name.as_str(), a.exe_name.as_str(), a.start_ticks), ("first", "python3", 500));
+
+        // The process exits and another program gets its pid, before any sweep.
+        fake_proc(&root, pid.0, second.ticks(), "gohttp", "second");
+        let b = cache.get(pid, Some(second), "gohttp");
+        assert_eq!((b.service_name.as_str(), b.exe_name.as_str(), b.start_ticks), ("second", "gohttp", 900));
+        assert!(Arc::ptr_eq(&cache.get(pid, Some(first), "python3"), &a), "late events of the first stay its own");
+        assert!(Arc::ptr_eq(&cache.get(pid, None, "?"), &b), "without a start time: the newest process");
+
+        // An event of a process /proc no longer shows: only its thread name is known.
+        let c = cache.get(pid, Some(ProcStart(7_000_000_000)), "other");
+        assert_eq!((c.service_name.as_str(), c.exe_name.as_str(), c.start_ticks), ("other", "other", 700));
+
+        cache.sweep();
+        assert_eq!(cache.len(), 1, "only the process /proc shows survives the sweep");
+        assert!(Arc::ptr_eq(&cache.get(pid, None, "?"), &b));
+        std::fs::remove_dir_all(&root).expect("cleanup");
     }
 }

@@ -16,11 +16,29 @@ pub const HEADER_LEN: usize = std::mem::size_of::<sys::sw_event>();
 /// Largest payload prefix the kernel programs can capture per syscall.
 pub const MAX_PAYLOAD: u32 = sys::SW_MAX_PAYLOAD;
 
-const _: () = assert!(HEADER_LEN == 112, "sw_event header layout changed: update this check");
+const _: () = assert!(HEADER_LEN == 120, "sw_event header layout changed: update this check");
 
 /// A process id (thread group id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(pub u32);
+
+/// When a process started: its thread group leader's `start_boottime` (ns since boot). With
+/// the pid it names one process, also after the pid is reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcStart(pub u64);
+
+impl ProcStart {
+    /// In clock ticks since boot: the unit of `starttime` in /proc/<pid>/stat.
+    pub fn ticks(self) -> u64 {
+        static NS_PER_TICK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let ns_per_tick = *NS_PER_TICK.get_or_init(|| {
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+            1_000_000_000 / u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100)
+        });
+        self.0 / ns_per_tick
+    }
+}
 
 /// Kernel socket identity: unique while the connection lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +74,8 @@ pub struct RawEvent {
     pub kind: EventKind,
     pub direction: Option<Direction>,
     pub pid: Pid,
+    /// When the process started, to tell a reused pid apart.
+    pub start: ProcStart,
     pub tid: u32,
     pub fd: i32,
     pub sock: SockId,
@@ -157,6 +177,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         kind,
         direction,
         pid: Pid(h.pid),
+        start: ProcStart(h.start_ns),
         tid: h.tid,
         fd: h.fd,
         sock: SockId(h.sock_id),
@@ -198,6 +219,7 @@ mod tests {
     fn record(kind: u8, family: u16, captured: u32, payload: &[u8]) -> Vec<u8> {
         let mut h =
             sys::sw_event { kind, direction: 2, pid: 42, tid: 43, fd: 7, ret: 5, captured, ..Default::default() };
+        h.start_ns = 1_234_567_890;
         h.tuple.family = family;
         h.tuple.local_port = 8080;
         h.tuple.remote_port = 40000;
@@ -217,6 +239,8 @@ mod tests {
         assert_eq!(ev.kind, EventKind::Data);
         assert_eq!(ev.direction, Some(Direction::Egress));
         assert_eq!(ev.pid, Pid(42));
+        assert_eq!(ev.start, ProcStart(1_234_567_890));
+        assert_eq!(ev.start.ticks(), 123, "USER_HZ is 100 on Linux");
         assert_eq!(ev.comm, "curl");
         assert_eq!(ev.tuple.local.to_string(), "127.0.0.1:8080");
         assert_eq!(ev.tuple.remote.to_string(), "10.0.0.2:40000");

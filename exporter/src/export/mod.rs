@@ -9,6 +9,7 @@
 mod batch;
 pub mod console;
 pub mod otlp;
+pub mod outage;
 pub mod resource;
 pub mod retry;
 
@@ -23,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use self::batch::{requests, Group, Pending};
 use self::otlp::OtlpClient;
+use self::outage::Outage;
 use self::resource::ResourceCache;
-use self::retry::{export_with_retry, Health, RetryPolicy};
+use self::retry::{export_with_retry, RetryPolicy};
 use crate::clock::Clock;
 use crate::signals::traces::SpanEncoder;
 use crate::signals::Telemetry;
@@ -67,7 +69,8 @@ struct Sink {
 /// What every export task shares for retrying.
 struct Retry {
     policy: RetryPolicy,
-    health: Health,
+    spans: Outage,
+    logs: Outage,
     /// Fired when the input is done: retries stop waiting so shutdown stays prompt.
     shutdown: CancellationToken,
 }
@@ -95,7 +98,7 @@ impl ExportStage {
             log_slots: Arc::new(Semaphore::new(log_slots)),
             resources: ResourceCache::for_this_host(),
             stats,
-            retry: Arc::new(Retry { policy: retry, health: Health::default(), shutdown }),
+            retry: Arc::new(Retry { policy: retry, spans: Outage::new("span"), logs: Outage::new("log"), shutdown }),
         };
         let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
         let mut pending = Pending::default();
@@ -145,14 +148,16 @@ impl Sink {
             let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
             let request = Bytes::from(request);
             tokio::spawn(async move {
-                let sent = export_with_retry("traces", &retry.policy, &retry.health, &stats, &retry.shutdown, || {
-                    let r = client.export_traces(request.clone());
-                    async { r.await.inspect_err(|_| stats.export_failures.add(1)) }
+                let sent = export_with_retry(&retry.policy, &retry.spans, &stats, &retry.shutdown, || {
+                    client.export_traces(request.clone())
                 })
                 .await;
                 match sent {
                     Ok(()) => stats.spans_exported.add(n),
-                    Err(_) => stats.spans_export_failed.add(n),
+                    Err(_) => {
+                        stats.spans_export_failed.add(n);
+                        retry.spans.lost(n);
+                    }
                 }
                 drop(slot);
             });
@@ -162,14 +167,16 @@ impl Sink {
             let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
             let request = Bytes::from(request.encode_to_vec());
             tokio::spawn(async move {
-                let sent = export_with_retry("logs", &retry.policy, &retry.health, &stats, &retry.shutdown, || {
-                    let r = client.export_logs(request.clone());
-                    async { r.await.inspect_err(|_| stats.export_failures.add(1)) }
+                let sent = export_with_retry(&retry.policy, &retry.logs, &stats, &retry.shutdown, || {
+                    client.export_logs(request.clone())
                 })
                 .await;
                 match sent {
                     Ok(()) => stats.logs_exported.add(n),
-                    Err(_) => stats.logs_export_failed.add(n),
+                    Err(_) => {
+                        stats.logs_export_failed.add(n);
+                        retry.logs.lost(n);
+                    }
                 }
                 drop(slot);
             });

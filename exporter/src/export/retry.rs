@@ -4,16 +4,15 @@
 //! retried it keeps its export slot, so a dead collector backs up into the bounded queues
 //! before the export stage (whose drops are counted) instead of growing memory.
 //!
-//! One warning when exports start failing and one info line when they recover, per outage,
-//! not per request.
+//! Failed attempts and recoveries are reported to the signal's `Outage` (one warning per outage).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::otlp::ExportError;
+use super::outage::Outage;
 use crate::stats::Stats;
 
 /// How long and how often one request is retried.
@@ -51,54 +50,11 @@ pub fn retryable(error: &ExportError) -> bool {
     }
 }
 
-/// Outage bookkeeping shared by every export task of the stage.
-#[derive(Debug, Default)]
-pub struct Health {
-    failing: AtomicBool,
-    since_ms: AtomicU64,
-    started: std::sync::OnceLock<Instant>,
-}
-
-impl Health {
-    fn now_ms(&self) -> u64 {
-        self.started.get_or_init(Instant::now).elapsed().as_millis() as u64
-    }
-
-    /// A request failed (and may be retried): warn if this starts an outage.
-    fn failed(&self, what: &str, error: &ExportError, policy: &RetryPolicy) {
-        if !self.failing.swap(true, Ordering::AcqRel) {
-            self.since_ms.store(self.now_ms(), Ordering::Release);
-            tracing::warn!(
-                %error,
-                signal = what,
-                retry_for_s = policy.max_elapsed.as_secs_f64(),
-                "OTLP export failing; retrying with backoff, and counting what still fails \
-                 (spans/logs_export_failed_total). Logged once per outage"
-            );
-        }
-    }
-
-    /// A request went through: log the end of an outage.
-    fn succeeded(&self, stats: &Stats) {
-        if self.failing.load(Ordering::Acquire) && self.failing.swap(false, Ordering::AcqRel) {
-            let secs = (self.now_ms().saturating_sub(self.since_ms.load(Ordering::Acquire))) as f64 / 1000.0;
-            tracing::info!(
-                outage_s = secs,
-                spans_export_failed_total = stats.spans_export_failed.get(),
-                logs_export_failed_total = stats.logs_export_failed.get(),
-                spans_queue_dropped_total = stats.spans_queue_dropped.get(),
-                "OTLP export recovered"
-            );
-        }
-    }
-}
-
 /// Runs `attempt` until it succeeds, fails for good, runs out of time, or `cancel` fires
 /// (shutdown: no more waiting). Returns the last error when it gives up.
 pub async fn export_with_retry<F, Fut>(
-    what: &str,
     policy: &RetryPolicy,
-    health: &Health,
+    outage: &Outage,
     stats: &Stats,
     cancel: &CancellationToken,
     mut attempt: F,
@@ -112,12 +68,13 @@ where
     loop {
         let error = match attempt().await {
             Ok(()) => {
-                health.succeeded(stats);
+                outage.succeeded();
                 return Ok(());
             }
             Err(e) => e,
         };
-        health.failed(what, &error, policy);
+        stats.export_failures.add(1);
+        outage.failed(&error, 0);
         let wait = jitter(backoff);
         if !retryable(&error) || cancel.is_cancelled() || start.elapsed() + wait > policy.max_elapsed {
             return Err(error);
@@ -142,7 +99,7 @@ fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn unavailable() -> ExportError {
         ExportError::Grpc(tonic::Status::unavailable("collector down"))
@@ -169,8 +126,8 @@ mod tests {
 
     #[tokio::test]
     async fn retries_transient_failures_until_success() {
-        let (stats, health, tries) = (Stats::default(), Health::default(), AtomicUsize::new(0));
-        let result = export_with_retry("traces", &policy(10_000), &health, &stats, &CancellationToken::new(), || {
+        let (stats, outage, tries) = (Stats::default(), Outage::new("span"), AtomicUsize::new(0));
+        let result = export_with_retry(&policy(10_000), &outage, &stats, &CancellationToken::new(), || {
             let n = tries.fetch_add(1, Ordering::SeqCst);
             async move {
                 if n < 3 {
@@ -184,13 +141,14 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(tries.load(Ordering::SeqCst), 4);
         assert_eq!(stats.export_retries.get(), 3);
-        assert!(!health.failing.load(Ordering::SeqCst), "recovery clears the outage");
+        assert_eq!(stats.export_failures.get(), 3);
+        assert_eq!(outage.succeeded(), None, "the success already ended the outage");
     }
 
     #[tokio::test]
     async fn permanent_failures_are_not_retried() {
-        let (stats, health, tries) = (Stats::default(), Health::default(), AtomicUsize::new(0));
-        let result = export_with_retry("logs", &policy(10_000), &health, &stats, &CancellationToken::new(), || {
+        let (stats, outage, tries) = (Stats::default(), Outage::new("span"), AtomicUsize::new(0));
+        let result = export_with_retry(&policy(10_000), &outage, &stats, &CancellationToken::new(), || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(ExportError::HttpStatus { status: 400 }) }
         })
@@ -201,12 +159,11 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_max_elapsed_and_on_cancel() {
-        let (stats, health) = (Stats::default(), Health::default());
+        let (stats, outage) = (Stats::default(), Outage::new("span"));
         let start = Instant::now();
-        let result = export_with_retry("traces", &policy(30), &health, &stats, &CancellationToken::new(), || async {
-            Err(unavailable())
-        })
-        .await;
+        let result =
+            export_with_retry(&policy(30), &outage, &stats, &CancellationToken::new(), || async { Err(unavailable()) })
+                .await;
         assert!(result.is_err());
         assert!(start.elapsed() < Duration::from_secs(2));
         assert!(stats.export_retries.get() >= 2, "{}", stats.export_retries.get());
@@ -214,7 +171,7 @@ mod tests {
         let cancel = CancellationToken::new();
         cancel.cancel();
         let tries = AtomicUsize::new(0);
-        let result = export_with_retry("traces", &policy(60_000), &health, &stats, &cancel, || {
+        let result = export_with_retry(&policy(60_000), &outage, &stats, &cancel, || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(unavailable()) }
         })

@@ -244,7 +244,7 @@ impl FlowAggregator {
                 continue;
             }
             let comm = comms.get(&pid).map_or_else(|| "unknown".to_string(), comm_of);
-            let process = self.procs.get(Pid(pid), &comm);
+            let process = self.procs.get(Pid(pid), None, &comm);
             out.push(ResourceMetrics {
                 resource: resource_attributes(&process, host_name()),
                 service: Arc::from(process.service_name.as_str()),
@@ -365,7 +365,7 @@ impl NetworkReader {
             keys.push((id, k));
             let counts = FlowCounts::from(&v);
             let procs = &mut self.agg.procs;
-            if self.selection.selects(&id, || procs.get(Pid(id.pid), &comm_of(&counts.comm)).exe_name.clone()) {
+            if self.selection.selects(&id, || procs.get(Pid(id.pid), None, &comm_of(&counts.comm)).exe_name.clone()) {
                 flows.push((id, counts));
             }
         }

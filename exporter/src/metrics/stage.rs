@@ -27,6 +27,8 @@ pub struct MetricsStage {
     pub network: Option<NetworkReader>,
     pub self_metrics: SelfMetrics,
     pub stats: Arc<Stats>,
+    /// One warning per collector outage, not one per failed export.
+    pub outage: crate::export::outage::Outage,
 }
 
 fn alive(p: &ProcessInfo) -> bool {
@@ -92,13 +94,14 @@ impl MetricsStage {
             MetricsBackend::Otlp(client) => {
                 for (req, points) in encode(&collection, MAX_POINTS_PER_REQUEST) {
                     match client.export(req).await {
-                        Ok(()) => self.stats.metric_points_exported.add(points as u64),
+                        Ok(()) => {
+                            self.stats.metric_points_exported.add(points as u64);
+                            self.outage.succeeded();
+                        }
                         Err(e) => {
                             self.stats.export_failures.add(1);
-                            if self.stats.metric_points_export_failed.get() == 0 {
-                                tracing::warn!(error = %e, points, "metric export failed (logged once; counted in metric_points_export_failed_total)");
-                            }
                             self.stats.metric_points_export_failed.add(points as u64);
+                            self.outage.failed(&e, points as u64);
                         }
                     }
                 }
@@ -157,8 +160,11 @@ pub fn setup(
             Err(e) => tracing::warn!(error = %e, "network metrics disabled: the kernel rejected net.bpf.o"),
         }
     }
-    let agent = crate::decorate::process::ProcessCache::new("/proc")
-        .get(crate::ebpf::records::Pid(std::process::id()), "spanwire");
+    let agent = crate::decorate::process::ProcessCache::new("/proc").get(
+        crate::ebpf::records::Pid(std::process::id()),
+        None,
+        "spanwire",
+    );
     let self_metrics = SelfMetrics::new(
         stats.clone(),
         crate::export::resource::resource_attributes(&agent, crate::export::resource::host_name()),
@@ -174,6 +180,7 @@ pub fn setup(
         network,
         self_metrics,
         stats,
+        outage: crate::export::outage::Outage::new("metric"),
     };
     Ok(MetricsSetup { red, net_probes, stage })
 }

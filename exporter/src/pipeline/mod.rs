@@ -16,7 +16,7 @@ use crate::clock::monotonic_ns;
 use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, Proto, ProtoLimits};
 use crate::decorate::process::ProcessCache;
 use crate::decorate::runtime;
-use crate::ebpf::records::{EventKind, Pid, RawEvent};
+use crate::ebpf::records::{EventKind, Pid, ProcStart, RawEvent};
 use crate::request::{Call, Direction, Segment};
 use crate::signals::logs::{detect_level, split_lines, Level, LogLine};
 use crate::signals::traces::HttpSpan;
@@ -52,6 +52,22 @@ pub struct LogSettings {
     pub max_line_bytes: usize,
     pub max_lines_per_write: usize,
     pub failed_requests: bool,
+}
+
+/// The process a connection's telemetry belongs to.
+#[derive(Clone, Copy)]
+struct Owner<'a> {
+    pid: Pid,
+    /// Unknown for a connection another event pushed out of the table.
+    start: Option<ProcStart>,
+    /// The kernel's thread name, for a process /proc no longer shows.
+    comm: &'a str,
+}
+
+impl<'a> Owner<'a> {
+    fn of(ev: &'a RawEvent) -> Self {
+        Owner { pid: ev.pid, start: Some(ev.start), comm: &ev.comm }
+    }
 }
 
 const SWEEP_EVERY_NS: u64 = 10_000_000_000;
@@ -189,16 +205,16 @@ impl Processor {
                 EventKind::Connect | EventKind::Accept => {
                     // A new connection on this socket: whatever was tracked under it is over.
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(ev.pid, &ev.comm, old, ev.exit_ns, &mut spans);
+                        self.finish(Owner::of(ev), old, ev.exit_ns, &mut spans);
                     }
                     let (_, displaced) = self.conns.entry(key, ev.tuple, ev.exit_ns);
                     self.close_displaced(displaced, ev, &mut spans);
                     // Resolve the process now, while it surely exists.
-                    self.procs.get(ev.pid, &ev.comm);
+                    self.procs.get(ev.pid, Some(ev.start), &ev.comm);
                 }
                 EventKind::Close => {
                     if let Some(old) = self.conns.remove(&key) {
-                        self.finish(ev.pid, &ev.comm, old, ev.exit_ns, &mut spans);
+                        self.finish(Owner::of(ev), old, ev.exit_ns, &mut spans);
                     }
                 }
             }
@@ -229,7 +245,7 @@ impl Processor {
         if lines.is_empty() {
             return;
         }
-        let process = self.procs.get(ev.pid, &ev.comm);
+        let process = self.procs.get(ev.pid, Some(ev.start), &ev.comm);
         let trace = self.calls.linker.serving(ev.pid, ev.tid).cloned();
         let count = lines.len();
         for (i, (body, cut)) in lines.into_iter().enumerate() {
@@ -267,27 +283,28 @@ impl Processor {
         }
         let addrs = conn.addrs.clone();
         self.close_displaced(displaced, ev, spans);
-        self.emit(ev.pid, &ev.comm, &addrs, done, spans);
+        self.emit(Owner::of(ev), &addrs, done, spans);
     }
 
     /// Closes what `ConnTable::entry` pushed out; an evicted connection may be another process's.
     fn close_displaced(&mut self, displaced: Displaced, ev: &RawEvent, out: &mut Vec<Telemetry>) {
         if let Some(old) = displaced.replaced {
-            self.finish(ev.pid, &ev.comm, old, ev.exit_ns, out);
+            self.finish(Owner::of(ev), old, ev.exit_ns, out);
         }
         if let Some((key, conn)) = displaced.evicted {
             self.stats.conn_evicted.lost(1, "connection table full: least recently active connections evicted");
+            // Maybe another process's, or an earlier process's under the same pid.
             let comm = if key.pid == ev.pid { ev.comm.as_str() } else { "unknown" };
-            self.finish(key.pid, comm, conn, ev.exit_ns, out);
+            self.finish(Owner { pid: key.pid, start: None, comm }, conn, ev.exit_ns, out);
         }
     }
 
     /// Closes a connection's protocol state and turns what completes into spans.
-    fn finish(&mut self, pid: Pid, comm: &str, mut conn: Conn, ts_ns: u64, out: &mut Vec<Telemetry>) {
+    fn finish(&mut self, owner: Owner, mut conn: Conn, ts_ns: u64, out: &mut Vec<Telemetry>) {
         self.unwiden(&conn);
         let mut done = Vec::new();
-        self.calls.close(&mut conn, pid, ts_ns, &mut done);
-        self.emit(pid, comm, &conn.addrs, done, out);
+        self.calls.close(&mut conn, owner.pid, ts_ns, &mut done);
+        self.emit(owner, &conn.addrs, done, out);
     }
 
     /// The connection is gone: its socket leaves `wide_socks` (an LRU map, so a miss only costs space).
@@ -297,11 +314,11 @@ impl Processor {
         }
     }
 
-    fn emit(&mut self, pid: Pid, comm: &str, addrs: &ConnAddrs, done: Vec<(Call, SpanIds)>, out: &mut Vec<Telemetry>) {
+    fn emit(&mut self, owner: Owner, addrs: &ConnAddrs, done: Vec<(Call, SpanIds)>, out: &mut Vec<Telemetry>) {
         if done.is_empty() {
             return;
         }
-        let process = self.procs.get(pid, comm);
+        let process = self.procs.get(owner.pid, owner.start, owner.comm);
         let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
         for (call, ids) in done {
             let span = HttpSpan { call, process: process.clone(), addrs: addrs.clone(), ids };
@@ -348,8 +365,12 @@ impl Processor {
         s.http_unmatched_requests
             .lost(h1.dropped_requests - b1.dropped_requests, "HTTP requests without a response were dropped");
         s.http_skipped_segments.add(h1.skipped_segments - b1.skipped_segments);
-        s.http_lost_sync
-            .lost(h1.lost_sync - b1.lost_sync, "HTTP body framing lost to the capture limit (span end inferred)");
+        s.http_truncated_heads
+            .lost(h1.truncated_heads - b1.truncated_heads, "HTTP/1 heads cut off by the connection closing");
+        s.http_lost_sync.lost(
+            h1.lost_sync - b1.lost_sync,
+            "HTTP body framing lost (capture limit or invalid framing; span end inferred)",
+        );
         let (h2, b2) = (now.http2, before.http2);
         s.http2_frame_errors.lost(h2.frame_errors - b2.frame_errors, "invalid HTTP/2 frames");
         s.http2_hpack_errors.lost(h2.hpack_errors - b2.hpack_errors, "undecodable HTTP/2 header blocks (HPACK)");

@@ -87,6 +87,8 @@ pub struct Http1Stats {
     pub lost_sync: u64,
     /// Pending requests discarded (cap, close or opaque without response).
     pub dropped_requests: u64,
+    /// Heads cut off by the connection closing (slow or aborted peers).
+    pub truncated_heads: u64,
 }
 
 /// HTTP/1.x state of one TCP connection.
@@ -196,6 +198,8 @@ impl Http1Connection {
                 }
             }
             stats.dropped_requests += self.pending.len() as u64;
+            let cut = self.sides.iter().filter(|s| matches!(s.state, State::AwaitHead) && !s.buf.is_empty());
+            stats.truncated_heads += cut.count() as u64;
         }
         self.pending.clear();
         self.sides = [Side::new(), Side::new()];

@@ -515,3 +515,19 @@ fn truncated_garbage_is_a_parse_error_not_a_capture_loss() {
     c.req_cap(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", 3);
     assert_eq!((c.stats.parse_errors, c.stats.lost_sync), (1, 1));
 }
+
+#[test]
+fn a_head_cut_by_the_close_is_counted_not_a_span() {
+    let mut c = Conv::server();
+    c.req(b"GET /slow HTTP/1.1\r\nHost: h\r\n");
+    c.req(b"X-Trickle: 1\r\n");
+    c.close();
+    assert!(c.take().is_empty());
+    assert_eq!(c.stats, Http1Stats { truncated_heads: 1, ..Default::default() });
+    // Between keep-alive requests nothing is buffered: a close then cuts nothing.
+    c.req(GET);
+    c.resp(OK5);
+    c.close();
+    assert_eq!(c.take().len(), 1);
+    assert_eq!(c.stats.truncated_heads, 1);
+}
