@@ -1,5 +1,5 @@
 //! Adversarial traffic on observed sockets (issue 8), against the real Go server:
-//! slowloris connections that never finish their head, a head far beyond every limit, chunked
+//! slowloris connections that never finish their head, a 512 KiB head (32 times the agent's limit), chunked
 //! bodies with impossible chunk sizes, random bytes after a valid exchange. The agent must stay
 //! up with bounded memory, count what it could not parse, invent no span for garbage, and
 //! still produce exactly the right spans for well-formed requests afterwards. Root needed.
@@ -20,7 +20,7 @@ const RANDOM_ROUNDS: usize = 8;
 /// Well-formed requests on a fresh connection after the attack.
 const AFTER: usize = 200;
 /// Bound on the agent's RSS growth: 100 slowloris connections hold at most one 16 KiB head
-/// buffer each (1.6 MiB); the 4 MiB head is cut at 16 KiB; nothing else is kept per byte.
+/// buffer each (1.6 MiB); the 512 KiB head is cut at 16 KiB; nothing else is kept per byte.
 const RSS_GROWTH_MAX_MIB: u64 = 24;
 
 /// One connection of adversarial_client.py and the responses it got.
@@ -37,7 +37,7 @@ fn expected(a: &Attack) -> Vec<(&'static str, &'static str, i64)> {
         "slowloris" => vec![],
         // The capture holds only the first bytes of each read, so the parser takes a head cut
         // by the capture limit as a request (request line and the headers captured); the server
-        // did answer it (431), so that exchange is real.
+        // did answer it (404), so that exchange is real.
         "endless-headers" => a.responses.first().map(|&s| ("GET", "/endless", s)).into_iter().collect(),
         // A valid request head: the exchange is real, whatever the server made of the body.
         c if c.starts_with("chunk-size") => a.responses.first().map(|&s| ("POST", "/echo", s)).into_iter().collect(),
