@@ -26,7 +26,7 @@ use self::batch::{requests, Group, Pending};
 use self::otlp::OtlpClient;
 use self::outage::Outage;
 use self::resource::ResourceCache;
-use self::retry::{export_with_retry, RetryPolicy};
+use self::retry::{export_with_retry, RetryPolicy, Slots};
 use crate::clock::Clock;
 use crate::signals::traces::SpanEncoder;
 use crate::signals::Telemetry;
@@ -34,6 +34,8 @@ use crate::stats::Stats;
 
 /// Log export requests in flight at once (logs are a small share of the traffic).
 const MAX_CONCURRENT_LOG_EXPORTS: usize = 2;
+/// Failed requests that may wait to be retried at once (the rest are dropped and counted).
+const WAITING_REQUESTS: usize = 8;
 
 pub enum Backend {
     Console(console::Console),
@@ -71,6 +73,8 @@ struct Retry {
     policy: RetryPolicy,
     spans: Outage,
     logs: Outage,
+    /// Requests waiting to retry (both signals): bounds what an outage holds in memory.
+    waiting: Semaphore,
     /// Fired when the input is done: retries stop waiting so shutdown stays prompt.
     shutdown: CancellationToken,
 }
@@ -98,7 +102,13 @@ impl ExportStage {
             log_slots: Arc::new(Semaphore::new(log_slots)),
             resources: ResourceCache::for_this_host(),
             stats,
-            retry: Arc::new(Retry { policy: retry, spans: Outage::new("span"), logs: Outage::new("log"), shutdown }),
+            retry: Arc::new(Retry {
+                policy: retry,
+                spans: Outage::new("span"),
+                logs: Outage::new("log"),
+                waiting: Semaphore::new(WAITING_REQUESTS),
+                shutdown,
+            }),
         };
         let encoder = SpanEncoder::new(rpc_semconv).with_k8s(k8s);
         let mut pending = Pending::default();
@@ -131,6 +141,7 @@ impl ExportStage {
         // Every slot back: the exports in flight have finished (each is bounded by the timeout).
         let _ = sink.span_slots.acquire_many(span_slots as u32).await;
         let _ = sink.log_slots.acquire_many(log_slots as u32).await;
+        let _ = sink.retry.waiting.acquire_many(WAITING_REQUESTS as u32).await;
     }
 }
 
@@ -145,10 +156,12 @@ impl Sink {
         let requests = requests(groups, &mut self.resources);
         if let Some((request, n)) = requests.traces {
             let Ok(slot) = self.span_slots.clone().acquire_owned().await else { return };
-            let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
+            let (client, stats, retry, pool) =
+                (client.clone(), self.stats.clone(), self.retry.clone(), self.span_slots.clone());
             let request = Bytes::from(request);
             tokio::spawn(async move {
-                let sent = export_with_retry(&retry.policy, &retry.spans, &stats, &retry.shutdown, || {
+                let slots = Slots { pool: &pool, held: Some(slot), waiting: &retry.waiting };
+                let sent = export_with_retry(&retry.policy, &retry.spans, &stats, &retry.shutdown, slots, || {
                     client.export_traces(request.clone())
                 })
                 .await;
@@ -159,15 +172,16 @@ impl Sink {
                         retry.spans.lost(n);
                     }
                 }
-                drop(slot);
             });
         }
         if let Some((request, n)) = requests.logs {
             let Ok(slot) = self.log_slots.clone().acquire_owned().await else { return };
-            let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
+            let (client, stats, retry, pool) =
+                (client.clone(), self.stats.clone(), self.retry.clone(), self.log_slots.clone());
             let request = Bytes::from(request.encode_to_vec());
             tokio::spawn(async move {
-                let sent = export_with_retry(&retry.policy, &retry.logs, &stats, &retry.shutdown, || {
+                let slots = Slots { pool: &pool, held: Some(slot), waiting: &retry.waiting };
+                let sent = export_with_retry(&retry.policy, &retry.logs, &stats, &retry.shutdown, slots, || {
                     client.export_logs(request.clone())
                 })
                 .await;
@@ -178,7 +192,6 @@ impl Sink {
                         retry.logs.lost(n);
                     }
                 }
-                drop(slot);
             });
         }
     }

@@ -7,7 +7,10 @@
 //! Failed attempts and recoveries are reported to the signal's `Outage` (one warning per outage).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +53,14 @@ pub fn retryable(error: &ExportError) -> bool {
     }
 }
 
+/// The export slot a request holds while it is sent (given back while it waits to retry), and
+/// the bound on requests waiting to retry.
+pub struct Slots<'a> {
+    pub pool: &'a Arc<Semaphore>,
+    pub held: Option<OwnedSemaphorePermit>,
+    pub waiting: &'a Semaphore,
+}
+
 /// Runs `attempt` until it succeeds, fails for good, runs out of time, or `cancel` fires
 /// (shutdown: no more waiting). Returns the last error when it gives up.
 pub async fn export_with_retry<F, Fut>(
@@ -57,6 +68,7 @@ pub async fn export_with_retry<F, Fut>(
     outage: &Outage,
     stats: &Stats,
     cancel: &CancellationToken,
+    mut slots: Slots<'_>,
     mut attempt: F,
 ) -> Result<(), ExportError>
 where
@@ -65,6 +77,8 @@ where
 {
     let start = Instant::now();
     let mut backoff = policy.initial_backoff;
+    // Held from the first wait until this request is done.
+    let mut waiting = None;
     loop {
         let error = match attempt().await {
             Ok(()) => {
@@ -79,10 +93,21 @@ where
         if !retryable(&error) || cancel.is_cancelled() || start.elapsed() + wait > policy.max_elapsed {
             return Err(error);
         }
+        if waiting.is_none() {
+            match slots.waiting.try_acquire() {
+                Ok(p) => waiting = Some(p),
+                Err(_) => return Err(error),
+            }
+        }
+        drop(slots.held.take());
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = cancel.cancelled() => return Err(error),
         }
+        slots.held = tokio::select! {
+            p = slots.pool.clone().acquire_owned() => Some(p.map_err(|_| error)?),
+            _ = cancel.cancelled() => return Err(error),
+        };
         stats.export_retries.add(1);
         backoff = (backoff * 2).min(policy.max_backoff);
     }
@@ -98,11 +123,38 @@ fn jitter(d: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn waiting_requests_are_bounded_and_give_their_slot_back() {
+        let (pool, waiting) = (Arc::new(Semaphore::new(2)), Semaphore::new(1));
+        let (stats, outage) = (Stats::default(), Outage::new("span"));
+        let _other_waiter = waiting.try_acquire().expect("free");
+        let tries = AtomicUsize::new(0);
+        let result = export_with_retry(
+            &policy(60_000),
+            &outage,
+            &stats,
+            &CancellationToken::new(),
+            slots(&pool, &waiting),
+            || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                async { Err(unavailable()) }
+            },
+        )
+        .await;
+        assert!(result.is_err());
+        assert_eq!(tries.load(Ordering::SeqCst), 1, "no room to wait: dropped after one attempt");
+        assert_eq!(pool.available_permits(), 2, "slot given back");
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn unavailable() -> ExportError {
         ExportError::Grpc(tonic::Status::unavailable("collector down"))
+    }
+
+    fn slots<'a>(pool: &'a Arc<Semaphore>, waiting: &'a Semaphore) -> Slots<'a> {
+        Slots { pool, held: pool.clone().try_acquire_owned().ok(), waiting }
     }
 
     fn policy(max_elapsed_ms: u64) -> RetryPolicy {
@@ -126,17 +178,25 @@ mod tests {
 
     #[tokio::test]
     async fn retries_transient_failures_until_success() {
+        let (pool, waiting) = (Arc::new(Semaphore::new(1)), Semaphore::new(1));
         let (stats, outage, tries) = (Stats::default(), Outage::new("span"), AtomicUsize::new(0));
-        let result = export_with_retry(&policy(10_000), &outage, &stats, &CancellationToken::new(), || {
-            let n = tries.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n < 3 {
-                    Err(unavailable())
-                } else {
-                    Ok(())
+        let result = export_with_retry(
+            &policy(10_000),
+            &outage,
+            &stats,
+            &CancellationToken::new(),
+            slots(&pool, &waiting),
+            || {
+                let n = tries.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 3 {
+                        Err(unavailable())
+                    } else {
+                        Ok(())
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert!(result.is_ok());
         assert_eq!(tries.load(Ordering::SeqCst), 4);
@@ -147,11 +207,19 @@ mod tests {
 
     #[tokio::test]
     async fn permanent_failures_are_not_retried() {
+        let (pool, waiting) = (Arc::new(Semaphore::new(1)), Semaphore::new(1));
         let (stats, outage, tries) = (Stats::default(), Outage::new("span"), AtomicUsize::new(0));
-        let result = export_with_retry(&policy(10_000), &outage, &stats, &CancellationToken::new(), || {
-            tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(ExportError::HttpStatus { status: 400 }) }
-        })
+        let result = export_with_retry(
+            &policy(10_000),
+            &outage,
+            &stats,
+            &CancellationToken::new(),
+            slots(&pool, &waiting),
+            || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                async { Err(ExportError::HttpStatus { status: 400 }) }
+            },
+        )
         .await;
         assert!(matches!(result, Err(ExportError::HttpStatus { status: 400 })));
         assert_eq!(tries.load(Ordering::SeqCst), 1);
@@ -159,11 +227,18 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_max_elapsed_and_on_cancel() {
+        let (pool, waiting) = (Arc::new(Semaphore::new(1)), Semaphore::new(1));
         let (stats, outage) = (Stats::default(), Outage::new("span"));
         let start = Instant::now();
-        let result =
-            export_with_retry(&policy(30), &outage, &stats, &CancellationToken::new(), || async { Err(unavailable()) })
-                .await;
+        let result = export_with_retry(
+            &policy(30),
+            &outage,
+            &stats,
+            &CancellationToken::new(),
+            slots(&pool, &waiting),
+            || async { Err(unavailable()) },
+        )
+        .await;
         assert!(result.is_err());
         assert!(start.elapsed() < Duration::from_secs(2));
         assert!(stats.export_retries.get() >= 2, "{}", stats.export_retries.get());
@@ -171,7 +246,7 @@ mod tests {
         let cancel = CancellationToken::new();
         cancel.cancel();
         let tries = AtomicUsize::new(0);
-        let result = export_with_retry(&policy(60_000), &outage, &stats, &cancel, || {
+        let result = export_with_retry(&policy(60_000), &outage, &stats, &cancel, slots(&pool, &waiting), || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(unavailable()) }
         })
