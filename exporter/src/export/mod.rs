@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use self::batch::{requests, Group, Pending};
-use self::otlp::OtlpClient;
+use self::otlp::{OtlpClient, Signal};
 use self::outage::Outage;
 use self::resource::ResourceCache;
 use self::retry::{export_with_retry, RetryPolicy, Slots};
@@ -153,47 +153,43 @@ impl Sink {
             Backend::Console(c) => return write_console(c, groups, &self.stats),
             Backend::Otlp(client) => client,
         };
+        let client = client.clone();
         let requests = requests(groups, &mut self.resources);
         if let Some((request, n)) = requests.traces {
-            let Ok(slot) = self.span_slots.clone().acquire_owned().await else { return };
-            let (client, stats, retry, pool) =
-                (client.clone(), self.stats.clone(), self.retry.clone(), self.span_slots.clone());
-            let request = Bytes::from(request);
-            tokio::spawn(async move {
-                let slots = Slots { pool: &pool, held: Some(slot), waiting: &retry.waiting };
-                let sent = export_with_retry(&retry.policy, &retry.spans, &stats, &retry.shutdown, slots, || {
-                    client.export_traces(request.clone())
-                })
-                .await;
-                match sent {
-                    Ok(()) => stats.spans_exported.add(n),
-                    Err(_) => {
-                        stats.spans_export_failed.add(n);
-                        retry.spans.lost(n);
-                    }
-                }
-            });
+            self.send(&client, Signal::Traces, Bytes::from(request), n).await;
         }
         if let Some((request, n)) = requests.logs {
-            let Ok(slot) = self.log_slots.clone().acquire_owned().await else { return };
-            let (client, stats, retry, pool) =
-                (client.clone(), self.stats.clone(), self.retry.clone(), self.log_slots.clone());
-            let request = Bytes::from(request.encode_to_vec());
-            tokio::spawn(async move {
-                let slots = Slots { pool: &pool, held: Some(slot), waiting: &retry.waiting };
-                let sent = export_with_retry(&retry.policy, &retry.logs, &stats, &retry.shutdown, slots, || {
-                    client.export_logs(request.clone())
-                })
-                .await;
-                match sent {
-                    Ok(()) => stats.logs_exported.add(n),
-                    Err(_) => {
-                        stats.logs_export_failed.add(n);
-                        retry.logs.lost(n);
-                    }
-                }
-            });
+            self.send(&client, Signal::Logs, Bytes::from(request.encode_to_vec()), n).await;
         }
+    }
+
+    /// Waits for a free slot of the signal, then sends `request` (`n` items) in its own task,
+    /// retrying transient failures, and counts the outcome.
+    async fn send(&self, client: &OtlpClient, signal: Signal, request: Bytes, n: u64) {
+        let pool = match signal {
+            Signal::Traces => self.span_slots.clone(),
+            Signal::Logs => self.log_slots.clone(),
+        };
+        let Ok(slot) = pool.clone().acquire_owned().await else { return };
+        let (client, stats, retry) = (client.clone(), self.stats.clone(), self.retry.clone());
+        tokio::spawn(async move {
+            let (outage, exported, failed) = match signal {
+                Signal::Traces => (&retry.spans, &stats.spans_exported, &stats.spans_export_failed),
+                Signal::Logs => (&retry.logs, &stats.logs_exported, &stats.logs_export_failed),
+            };
+            let slots = Slots { pool: &pool, held: Some(slot), waiting: &retry.waiting };
+            let sent = export_with_retry(&retry.policy, outage, &stats, &retry.shutdown, slots, || {
+                client.export(signal, request.clone())
+            })
+            .await;
+            match sent {
+                Ok(()) => exported.add(n),
+                Err(_) => {
+                    failed.add(n);
+                    outage.lost(n);
+                }
+            }
+        });
     }
 }
 

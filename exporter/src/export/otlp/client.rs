@@ -13,7 +13,7 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use super::raw_codec::RawCodec;
-use super::{OtlpError, OtlpSettings, SignalTarget};
+use super::{OtlpError, OtlpSettings, Signal, SignalTarget};
 use crate::config::OtlpProtocol;
 
 const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -87,19 +87,15 @@ impl OtlpClient {
         Ok(OtlpClient(Arc::new(transport)))
     }
 
-    /// Sends an encoded `ExportTraceServiceRequest`.
-    pub async fn export_traces(&self, request: Bytes) -> Result<(), ExportError> {
-        match &*self.0 {
-            Transport::Grpc(g) => unary(&g.traces, &g.traces_metadata, TRACE_EXPORT_PATH, request).await,
-            Transport::Http(h) => post(&h.client, &h.traces_url, &h.traces_headers, request).await,
-        }
-    }
-
-    /// Sends an encoded `ExportLogsServiceRequest`.
-    pub async fn export_logs(&self, request: Bytes) -> Result<(), ExportError> {
-        match &*self.0 {
-            Transport::Grpc(g) => unary(&g.logs, &g.logs_metadata, LOGS_EXPORT_PATH, request).await,
-            Transport::Http(h) => post(&h.client, &h.logs_url, &h.logs_headers, request).await,
+    /// Sends an encoded `ExportTraceServiceRequest` or `ExportLogsServiceRequest`.
+    pub async fn export(&self, signal: Signal, request: Bytes) -> Result<(), ExportError> {
+        match (&*self.0, signal) {
+            (Transport::Grpc(g), Signal::Traces) => {
+                unary(&g.traces, &g.traces_metadata, TRACE_EXPORT_PATH, request).await
+            }
+            (Transport::Grpc(g), Signal::Logs) => unary(&g.logs, &g.logs_metadata, LOGS_EXPORT_PATH, request).await,
+            (Transport::Http(h), Signal::Traces) => post(&h.client, &h.traces_url, &h.traces_headers, request).await,
+            (Transport::Http(h), Signal::Logs) => post(&h.client, &h.logs_url, &h.logs_headers, request).await,
         }
     }
 }

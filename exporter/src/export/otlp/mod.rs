@@ -41,8 +41,9 @@ pub struct SignalTarget {
     pub headers: Vec<(String, String)>,
 }
 
+/// The OTLP signals the export stage sends (metrics have their own stage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Signal {
+pub enum Signal {
     Traces,
     Logs,
 }
