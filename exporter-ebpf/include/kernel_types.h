@@ -66,6 +66,14 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+/* The user registers saved at syscall entry (x86-64). A syscall does not change them, so at
+ * syscall exit di/si/dx still hold its first three arguments. */
+struct pt_regs {
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+};
+
 struct task_struct {
 	struct files_struct *files;
 	struct task_struct *group_leader;

@@ -36,9 +36,14 @@ const volatile __u64 log_rate = 200;     /* stdout/stderr writes captured per pr
 /* "PRI * HT" read as a little-endian u64: the first 8 bytes of the HTTP/2 client preface. */
 #define SW_H2_PREFACE_HEAD 0x5448202a20495250ULL
 
+#ifndef __TARGET_ARCH_x86
+#error "the exit programs read syscall arguments from x86-64 pt_regs; port sys_args() first"
+#endif
+
+/* One read or write syscall, as its exit program sees it. */
 struct io_args {
 	__u64 buf;      /* user buffer, iovec array or msghdr, per `vec` */
-	__u64 sk;       /* struct sock * */
+	__u64 sk;       /* struct sock *, 0 for stdout/stderr */
 	__u64 enter_ns;
 	__s32 fd;
 	__u32 iovcnt;
@@ -46,6 +51,12 @@ struct io_args {
 	__u8 dir;
 	__u8 vec;       /* 0: plain buffer, 1: iovec array, 2: msghdr */
 	__u8 _pad[5];
+};
+
+struct connect_args {
+	__u64 enter_ns;
+	__s32 fd;
+	__u32 _pad;
 };
 
 #define VEC_BUF 0
@@ -57,14 +68,34 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
-/* Arguments stashed at syscall enter for the exit program. LRU: a thread killed inside a
- * syscall never runs its exit program, and its stale entry must not fill the table. */
+/* connect() arguments stashed at enter for the exit program. LRU: a thread killed inside
+ * the syscall never runs its exit program, and its stale entry must not fill the table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
+	__type(value, struct connect_args);
 } inflight SEC(".maps");
+
+/* When each thread entered its current write-type syscall: a write's bytes exist from its
+ * enter on, which userspace needs to order a client's request before the server's read of
+ * it. Read and write data are taken at exit (arguments from the saved registers), so this is
+ * the only thing an enter program records, and it must be cheap: an array slot chosen by
+ * thread id (no hash update), tagged with the tid. Two threads sharing a slot make one of
+ * them fall back to its exit time. */
+#define SW_ENTER_SLOTS 65536
+struct enter_slot {
+	__u32 tid;
+	__u32 _pad;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SW_ENTER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct enter_slot);
+} write_enters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -73,11 +104,15 @@ struct {
 	__type(value, struct sw_event_buf);
 } scratch SEC(".maps");
 
+/* Selected processes (--pid, --exe): bit (tgid & 63) of word (tgid >> 6), for every possible
+ * pid (< 2^22). Asked on every read/write syscall of the machine, so an array: the verifier
+ * inlines its lookup, where a hash lookup is a helper call. */
+#define SW_PID_WORDS 65536
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32); /* tgid */
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SW_PID_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
 } pid_filter SEC(".maps");
 
 struct {
@@ -156,72 +191,111 @@ static __always_inline int pid_selection(__u32 tgid)
 		return -1;
 	if (capture_all)
 		return 1;
-	if (bpf_map_lookup_elem(&pid_filter, &tgid))
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&pid_filter, &word);
+	if (bits && (*bits & (1ULL << (tgid & 63))))
 		return 1;
 	return port_filter_on ? 0 : -1;
 }
 
-static __always_inline struct sock *fd_to_sock(__s32 fd)
+/* Helper calls dominate the cost of these programs (each bpf_probe_read_kernel ~30 ns here;
+ * a direct load from a BTF pointer ~1 ns). So: the task's fd table is walked with direct
+ * loads, and a socket's or sock's few fields are taken from one read of its first bytes,
+ * at their CO-RE offsets (a field found past those bytes on some kernel is read alone). */
+#define SW_HEAD 32
+
+#define head_field(dst, head, type, field, ptr)                                                   \
+	({                                                                                        \
+		__u32 __off = bpf_core_field_offset(type, field);                                 \
+		if (__off <= SW_HEAD - sizeof(dst))                                               \
+			__builtin_memcpy(&(dst), (head) + (__off & (SW_HEAD - 1)), sizeof(dst));  \
+		else                                                                              \
+			dst = BPF_CORE_READ((type *)(ptr), field);                                \
+	})
+
+/* What the programs need to know about a connection's socket. */
+struct sk_view {
+	struct sock *sk;
+	__be32 laddr4;   /* IPv4 only */
+	__be32 raddr4;
+	__u16 family;
+	__u16 lport;     /* host order */
+	__u16 rport;     /* host order */
+};
+
+/* The TCP socket behind `fd` of the current process, or 0 (not a socket, not TCP over IP). */
+static __always_inline struct sock *fd_to_sock(__s32 fd, struct sk_view *v)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || (__u32)fd >= fdt->max_fds)
 		return 0;
-	if ((__u32)fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock || BPF_CORE_READ(sock, file) != f)
+	if (!sock)
+		return 0;
+	char head[SW_HEAD];
+	if (bpf_probe_read_kernel(head, sizeof(head), sock))
+		return 0;
+	struct file *back;
+	short type;
+	struct sock *sk;
+	head_field(back, head, struct socket, file, sock);
+	if (back != f)
 		return 0; /* not a socket: private_data does not point back */
-	if (BPF_CORE_READ(sock, type) != SOCK_STREAM)
+	head_field(type, head, struct socket, type, sock);
+	head_field(sk, head, struct socket, sk, sock);
+	if (type != SOCK_STREAM || !sk)
 		return 0;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
+	if (bpf_probe_read_kernel(head, sizeof(head), sk))
 		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
+	__be16 dport;
+	head_field(v->family, head, struct sock, __sk_common.skc_family, sk);
+	if (v->family != AF_INET && v->family != AF_INET6)
 		return 0;
+	head_field(v->lport, head, struct sock, __sk_common.skc_num, sk);
+	head_field(dport, head, struct sock, __sk_common.skc_dport, sk);
+	head_field(v->laddr4, head, struct sock, __sk_common.skc_rcv_saddr, sk);
+	head_field(v->raddr4, head, struct sock, __sk_common.skc_daddr, sk);
+	v->rport = bpf_ntohs(dport);
+	v->sk = sk;
 	return sk;
 }
 
-static __always_inline int conn_selected(struct sock *sk, int pid_sel)
+static __always_inline int conn_selected(struct sk_view *v, int pid_sel)
 {
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	/* The mirror of one of the agent's own connections: its remote port is our local one. */
-	__u32 mirror = port_pair(rport, lport);
+	__u32 mirror = port_pair(v->rport, v->lport);
 	if (bpf_map_lookup_elem(&self_ports, &mirror))
 		return 0;
 	if (pid_sel > 0)
 		return 1;
-	return bpf_map_lookup_elem(&port_filter, &lport) || bpf_map_lookup_elem(&port_filter, &rport);
+	return bpf_map_lookup_elem(&port_filter, &v->lport) || bpf_map_lookup_elem(&port_filter, &v->rport);
 }
 
-static __always_inline void read_tuple(struct sock *sk, struct sw_tuple *t)
+static __always_inline void read_tuple(struct sk_view *v, struct sw_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t->family = family;
-	t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	t->family = v->family;
+	t->local_port = v->lport;
+	t->remote_port = v->rport;
 	t->_pad = 0;
 	__builtin_memset(t->local_addr, 0, sizeof(t->local_addr));
 	__builtin_memset(t->remote_addr, 0, sizeof(t->remote_addr));
-	if (family == AF_INET) {
-		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(t->local_addr, &l, 4);
-		__builtin_memcpy(t->remote_addr, &r, 4);
+	if (v->family == AF_INET) {
+		__builtin_memcpy(t->local_addr, &v->laddr4, 4);
+		__builtin_memcpy(t->remote_addr, &v->raddr4, 4);
 	} else {
+		/* Not `v->sk` inside the macro: CO-RE would relocate the sk_view access too. */
+		struct sock *sk = v->sk;
 		BPF_CORE_READ_INTO(&t->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&t->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
 }
 
 static __always_inline struct sw_event_buf *new_event(__u8 kind, __u8 sys, __u64 id, __s32 fd,
-						      struct sock *sk)
+						      struct sk_view *v)
 {
 	__u32 zero = 0;
 	struct sw_event_buf *e = bpf_map_lookup_elem(&scratch, &zero);
@@ -234,15 +308,14 @@ static __always_inline struct sw_event_buf *new_event(__u8 kind, __u8 sys, __u64
 	e->hdr.pid = id >> 32;
 	e->hdr.tid = (__u32)id;
 	e->hdr.fd = fd;
-	e->hdr.sock_id = (__u64)sk;
+	e->hdr.sock_id = v ? (__u64)v->sk : 0;
 	e->hdr.ret = 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	e->hdr.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->hdr.start_ns = bpf_get_current_task_btf()->group_leader->start_boottime;
 	e->hdr.captured = 0;
 	e->hdr._pad1 = 0;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	if (sk)
-		read_tuple(sk, &e->hdr.tuple);
+	if (v)
+		read_tuple(v, &e->hdr.tuple);
 	else
 		__builtin_memset(&e->hdr.tuple, 0, sizeof(e->hdr.tuple));
 	return e;
@@ -340,55 +413,37 @@ static __always_inline void watch_logs(__u64 id)
 	}
 }
 
-/* A write to stdout/stderr of an observed process: stash it like socket I/O, without a socket. */
-static __always_inline int log_enter(struct sys_enter_ctx *ctx, __u64 id, __s32 fd, __u8 sys, __u8 vec)
+/* Enter of a write-type syscall: remember when, for the exit program. */
+static __always_inline int write_enter(void)
 {
-	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&log_pids, &tgid) || !log_allowed(tgid))
+	__u64 id = bpf_get_current_pid_tgid();
+	if (pid_selection(id >> 32) < 0)
 		return 0;
-	struct io_args a = {
-		.buf = ctx->args[1],
-		.sk = 0,
-		.enter_ns = bpf_ktime_get_ns(),
-		.fd = fd,
-		.iovcnt = vec == VEC_IOV ? (__u32)ctx->args[2] : 0,
-		.sys = sys,
-		.dir = SW_DIR_EGRESS,
-		.vec = vec,
-	};
-	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
-		count(SW_CTR_ARGS_TABLE_FULL);
+	__u32 slot = (__u32)id & (SW_ENTER_SLOTS - 1);
+	struct enter_slot *e = bpf_map_lookup_elem(&write_enters, &slot);
+	if (e) {
+		e->tid = (__u32)id;
+		e->ns = bpf_ktime_get_ns();
+	}
 	return 0;
 }
 
-static __always_inline int io_enter(struct sys_enter_ctx *ctx, __u8 sys, __u8 dir, __u8 vec)
+static __always_inline __u64 write_enter_ns(__u64 id, __u64 exit_ns)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	int sel = pid_selection(id >> 32);
-	if (sel < 0)
-		return 0;
-	__s32 fd = (__s32)ctx->args[0];
-	struct sock *sk = fd_to_sock(fd);
-	if (!sk) {
-		if (logs_on && dir == SW_DIR_EGRESS && (fd == 1 || fd == 2))
-			return log_enter(ctx, id, fd, sys, vec);
-		return 0;
-	}
-	if (!conn_selected(sk, sel))
-		return 0;
-	struct io_args a = {
-		.buf = ctx->args[1],
-		.sk = (__u64)sk,
-		.enter_ns = bpf_ktime_get_ns(),
-		.fd = fd,
-		.iovcnt = vec == VEC_IOV ? (__u32)ctx->args[2] : 0,
-		.sys = sys,
-		.dir = dir,
-		.vec = vec,
-	};
-	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
-		count(SW_CTR_ARGS_TABLE_FULL);
-	return 0;
+	__u32 slot = (__u32)id & (SW_ENTER_SLOTS - 1);
+	struct enter_slot *e = bpf_map_lookup_elem(&write_enters, &slot);
+	if (e && e->tid == (__u32)id && e->ns <= exit_ns)
+		return e->ns;
+	return exit_ns;
+}
+
+/* The syscall's first three arguments, from the registers saved at its entry. */
+static __always_inline void sys_args(__u64 *a0, __u64 *a1, __u64 *a2)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	*a0 = regs->di;
+	*a1 = regs->si;
+	*a2 = regs->dx;
 }
 
 /* Copies up to `want` (and at most `ret`) bytes of the syscall's payload into the event. */
@@ -413,24 +468,48 @@ static __always_inline void capture(struct sw_event_buf *e, struct io_args *a, _
 	}
 }
 
-static __always_inline int io_exit(struct sys_exit_ctx *ctx)
+static __always_inline int io_exit(struct sys_exit_ctx *ctx, __u8 sys, __u8 dir, __u8 vec)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *ap = bpf_map_lookup_elem(&inflight, &id);
-	if (!ap)
-		return 0;
-	struct io_args a = *ap;
-	bpf_map_delete_elem(&inflight, &id);
 	__s64 ret = ctx->ret;
 	if (ret <= 0)
 		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	int sel = pid_selection(id >> 32);
+	if (sel < 0)
+		return 0;
+	__u64 a0, a1, a2;
+	sys_args(&a0, &a1, &a2);
+	__s32 fd = (__s32)a0;
+	struct sk_view v;
+	struct sock *sk = fd_to_sock(fd, &v);
+	if (sk) {
+		if (!conn_selected(&v, sel))
+			return 0;
+	} else {
+		/* A write to stdout/stderr of a process whose logs are captured. */
+		__u32 tgid = id >> 32;
+		if (!logs_on || dir != SW_DIR_EGRESS || (fd != 1 && fd != 2) ||
+		    !bpf_map_lookup_elem(&log_pids, &tgid) || !log_allowed(tgid))
+			return 0;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	struct io_args a = {
+		.buf = a1,
+		.sk = (__u64)sk,
+		.enter_ns = dir == SW_DIR_EGRESS ? write_enter_ns(id, now) : now,
+		.fd = fd,
+		.iovcnt = vec == VEC_IOV ? (__u32)a2 : 0,
+		.sys = sys,
+		.dir = dir,
+		.vec = vec,
+	};
 	__u8 kind = a.sk ? SW_EVENT_DATA : SW_EVENT_LOG;
-	struct sw_event_buf *e = new_event(kind, a.sys, id, a.fd, (struct sock *)a.sk);
+	struct sw_event_buf *e = new_event(kind, a.sys, id, a.fd, sk ? &v : 0);
 	if (!e)
 		return 0;
 	e->hdr.direction = a.dir;
 	e->hdr.enter_ns = a.enter_ns;
-	e->hdr.exit_ns = bpf_ktime_get_ns();
+	e->hdr.exit_ns = now;
 	e->hdr.ret = ret;
 	__u32 want = a.sk ? payload_max : log_max;
 	if (a.sk && payload_wide > want && (__u64)ret > want && bpf_map_lookup_elem(&wide_socks, &a.sk))
@@ -453,20 +532,25 @@ static __always_inline int io_exit(struct sys_exit_ctx *ctx)
 	return 0;
 }
 
-#define IO_PAIR(name, sys, dir, vec)                                                              \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                               \
-	int sw_enter_##name(struct sys_enter_ctx *ctx) { return io_enter(ctx, sys, dir, vec); }   \
+/* Reads: one exit program (the failed and EAGAIN reads of event loops cost it little).
+ * Writes: the exit program plus a small enter program for the enter time. */
+#define IO_READ(name, sys, vec)                                                                   \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                \
-	int sw_exit_##name(struct sys_exit_ctx *ctx) { return io_exit(ctx); }
+	int sw_exit_##name(struct sys_exit_ctx *ctx) { return io_exit(ctx, sys, SW_DIR_INGRESS, vec); }
+#define IO_WRITE(name, sys, vec)                                                                  \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                               \
+	int sw_enter_##name(struct sys_enter_ctx *ctx) { return write_enter(); }                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                \
+	int sw_exit_##name(struct sys_exit_ctx *ctx) { return io_exit(ctx, sys, SW_DIR_EGRESS, vec); }
 
-IO_PAIR(read, SW_SYS_READ, SW_DIR_INGRESS, VEC_BUF)
-IO_PAIR(write, SW_SYS_WRITE, SW_DIR_EGRESS, VEC_BUF)
-IO_PAIR(readv, SW_SYS_READV, SW_DIR_INGRESS, VEC_IOV)
-IO_PAIR(writev, SW_SYS_WRITEV, SW_DIR_EGRESS, VEC_IOV)
-IO_PAIR(recvfrom, SW_SYS_RECVFROM, SW_DIR_INGRESS, VEC_BUF)
-IO_PAIR(sendto, SW_SYS_SENDTO, SW_DIR_EGRESS, VEC_BUF)
-IO_PAIR(recvmsg, SW_SYS_RECVMSG, SW_DIR_INGRESS, VEC_MSG)
-IO_PAIR(sendmsg, SW_SYS_SENDMSG, SW_DIR_EGRESS, VEC_MSG)
+IO_READ(read, SW_SYS_READ, VEC_BUF)
+IO_WRITE(write, SW_SYS_WRITE, VEC_BUF)
+IO_READ(readv, SW_SYS_READV, VEC_IOV)
+IO_WRITE(writev, SW_SYS_WRITEV, VEC_IOV)
+IO_READ(recvfrom, SW_SYS_RECVFROM, VEC_BUF)
+IO_WRITE(sendto, SW_SYS_SENDTO, VEC_BUF)
+IO_READ(recvmsg, SW_SYS_RECVMSG, VEC_MSG)
+IO_WRITE(sendmsg, SW_SYS_SENDMSG, VEC_MSG)
 
 /* connect: the fd is remembered at enter; at exit the local port is known (also for EINPROGRESS). */
 SEC("tracepoint/syscalls/sys_enter_connect")
@@ -475,10 +559,9 @@ int sw_enter_connect(struct sys_enter_ctx *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((id >> 32) != agent_tgid && pid_selection(id >> 32) < 0)
 		return 0;
-	struct io_args a = {
+	struct connect_args a = {
 		.enter_ns = bpf_ktime_get_ns(),
 		.fd = (__s32)ctx->args[0],
-		.sys = SW_SYS_CONNECT,
 	};
 	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY))
 		count(SW_CTR_ARGS_TABLE_FULL);
@@ -489,27 +572,27 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int sw_exit_connect(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *ap = bpf_map_lookup_elem(&inflight, &id);
+	struct connect_args *ap = bpf_map_lookup_elem(&inflight, &id);
 	if (!ap)
 		return 0;
-	struct io_args a = *ap;
+	struct connect_args a = *ap;
 	bpf_map_delete_elem(&inflight, &id);
-	if (a.sys != SW_SYS_CONNECT || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	struct sock *sk = fd_to_sock(a.fd);
+	struct sk_view v;
+	struct sock *sk = fd_to_sock(a.fd, &v);
 	if (!sk)
 		return 0;
 	if ((id >> 32) == agent_tgid) {
-		__u32 own = port_pair(BPF_CORE_READ(sk, __sk_common.skc_num),
-				      bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
+		__u32 own = port_pair(v.lport, v.rport);
 		__u8 one = 1;
 		bpf_map_update_elem(&self_ports, &own, &one, BPF_ANY);
 		return 0;
 	}
-	if (!conn_selected(sk, pid_selection(id >> 32)))
+	if (!conn_selected(&v, pid_selection(id >> 32)))
 		return 0;
 	watch_logs(id);
-	struct sw_event_buf *e = new_event(SW_EVENT_CONNECT, SW_SYS_CONNECT, id, a.fd, sk);
+	struct sw_event_buf *e = new_event(SW_EVENT_CONNECT, SW_SYS_CONNECT, id, a.fd, &v);
 	if (!e)
 		return 0;
 	e->hdr.enter_ns = a.enter_ns;
@@ -526,11 +609,12 @@ static __always_inline int accept_exit(struct sys_exit_ctx *ctx)
 	if (sel < 0 || ctx->ret < 0)
 		return 0;
 	__s32 fd = (__s32)ctx->ret;
-	struct sock *sk = fd_to_sock(fd);
-	if (!sk || !conn_selected(sk, sel))
+	struct sk_view v;
+	struct sock *sk = fd_to_sock(fd, &v);
+	if (!sk || !conn_selected(&v, sel))
 		return 0;
 	watch_logs(id);
-	struct sw_event_buf *e = new_event(SW_EVENT_ACCEPT, SW_SYS_ACCEPT, id, fd, sk);
+	struct sw_event_buf *e = new_event(SW_EVENT_ACCEPT, SW_SYS_ACCEPT, id, fd, &v);
 	if (!e)
 		return 0;
 	e->hdr.enter_ns = e->hdr.exit_ns = bpf_ktime_get_ns();
@@ -551,10 +635,9 @@ int sw_enter_close(struct sys_enter_ctx *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__s32 fd = (__s32)ctx->args[0];
 	if ((id >> 32) == agent_tgid) {
-		struct sock *own = fd_to_sock(fd);
-		if (own) {
-			__u32 pair = port_pair(BPF_CORE_READ(own, __sk_common.skc_num),
-					       bpf_ntohs(BPF_CORE_READ(own, __sk_common.skc_dport)));
+		struct sk_view own;
+		if (fd_to_sock(fd, &own)) {
+			__u32 pair = port_pair(own.lport, own.rport);
 			bpf_map_delete_elem(&self_ports, &pair);
 		}
 		return 0;
@@ -562,10 +645,11 @@ int sw_enter_close(struct sys_enter_ctx *ctx)
 	int sel = pid_selection(id >> 32);
 	if (sel < 0)
 		return 0;
-	struct sock *sk = fd_to_sock(fd);
-	if (!sk || !conn_selected(sk, sel))
+	struct sk_view v;
+	struct sock *sk = fd_to_sock(fd, &v);
+	if (!sk || !conn_selected(&v, sel))
 		return 0;
-	struct sw_event_buf *e = new_event(SW_EVENT_CLOSE, SW_SYS_CLOSE, id, fd, sk);
+	struct sw_event_buf *e = new_event(SW_EVENT_CLOSE, SW_SYS_CLOSE, id, fd, &v);
 	if (!e)
 		return 0;
 	e->hdr.enter_ns = e->hdr.exit_ns = bpf_ktime_get_ns();

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
 use tokio_util::sync::CancellationToken;
+
+use super::pid_set::PidSet;
 
 const SCAN_INTERVAL: Duration = Duration::from_millis(250);
 
-pub async fn run(exes: Vec<String>, mut pid_filter: BpfHashMap<MapData, u32, u8>, cancel: CancellationToken) {
+pub async fn run(exes: Vec<String>, mut pid_filter: PidSet, cancel: CancellationToken) {
     let mut selected: HashSet<u32> = HashSet::new();
     let mut tick = tokio::time::interval(SCAN_INTERVAL);
     loop {
@@ -18,12 +19,12 @@ pub async fn run(exes: Vec<String>, mut pid_filter: BpfHashMap<MapData, u32, u8>
         }
         let now = matching_pids(&exes);
         for pid in now.difference(&selected) {
-            if let Err(e) = pid_filter.insert(pid, 1, 0) {
+            if let Err(e) = pid_filter.insert(*pid) {
                 tracing::warn!(pid, error = %e, "cannot select process for --exe");
             }
         }
         for pid in selected.difference(&now) {
-            let _ = pid_filter.remove(pid);
+            let _ = pid_filter.remove(*pid);
         }
         selected = now;
     }

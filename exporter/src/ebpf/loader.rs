@@ -1,10 +1,11 @@
 //! Loads the kernel object with aya, sets its read-only configuration, attaches the
 //! syscall tracepoints, and hands out the maps userspace needs.
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, TracePoint};
 use aya::{Ebpf, EbpfError, EbpfLoader};
 
+use super::pid_set::{self, PidSet};
 use super::records::{sys, MAX_PAYLOAD};
 
 /// Every program in the object, with the tracepoint it attaches to. Exit programs come
@@ -21,13 +22,9 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("sw_exit_connect", "sys_exit_connect"),
     ("sw_exit_accept", "sys_exit_accept"),
     ("sw_exit_accept4", "sys_exit_accept4"),
-    ("sw_enter_read", "sys_enter_read"),
     ("sw_enter_write", "sys_enter_write"),
-    ("sw_enter_readv", "sys_enter_readv"),
     ("sw_enter_writev", "sys_enter_writev"),
-    ("sw_enter_recvfrom", "sys_enter_recvfrom"),
     ("sw_enter_sendto", "sys_enter_sendto"),
-    ("sw_enter_recvmsg", "sys_enter_recvmsg"),
     ("sw_enter_sendmsg", "sys_enter_sendmsg"),
     ("sw_enter_connect", "sys_enter_connect"),
     ("sw_enter_close", "sys_enter_close"),
@@ -97,7 +94,7 @@ pub struct Probes {
 pub struct ProbeMaps {
     pub events: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
-    pub pid_filter: BpfHashMap<MapData, u32, u8>,
+    pub pid_filter: PidSet,
     pub log_pids: BpfHashMap<MapData, u32, u8>,
     /// Sockets captured up to `payload_wide_bytes` (the agent adds HTTP/2 connections).
     pub wide_socks: BpfHashMap<MapData, u64, u8>,
@@ -159,11 +156,13 @@ impl Probes {
             ports.insert(p, 1, 0).map_err(map)?;
         }
         let map = |source| LoadError::Map { map: "pid_filter", source: Box::new(source) };
-        let mut pids: BpfHashMap<_, u32, u8> =
-            BpfHashMap::try_from(self.ebpf.map_mut("pid_filter").ok_or(LoadError::Missing("pid_filter"))?)
-                .map_err(map)?;
-        for p in &cfg.pids {
-            pids.insert(p, 1, 0).map_err(map)?;
+        let mut pids: Array<_, u64> =
+            Array::try_from(self.ebpf.map_mut("pid_filter").ok_or(LoadError::Missing("pid_filter"))?).map_err(map)?;
+        for &p in &cfg.pids {
+            let (word, bit) =
+                pid_set::locate(p).ok_or_else(|| LoadError::Config(format!("pid {p} is out of range")))?;
+            let old = pids.get(&word, 0).map_err(map)?;
+            pids.set(word, old | bit, 0).map_err(map)?;
         }
         Ok(())
     }
@@ -200,8 +199,9 @@ impl Probes {
             events: RingBuf::try_from(events).map_err(|e| LoadError::Map { map: "events", source: Box::new(e) })?,
             counters: PerCpuArray::try_from(counters)
                 .map_err(|e| LoadError::Map { map: "counters", source: Box::new(e) })?,
-            pid_filter: BpfHashMap::try_from(pid_filter)
-                .map_err(|e| LoadError::Map { map: "pid_filter", source: Box::new(e) })?,
+            pid_filter: PidSet::new(
+                Array::try_from(pid_filter).map_err(|e| LoadError::Map { map: "pid_filter", source: Box::new(e) })?,
+            ),
             log_pids: BpfHashMap::try_from(log_pids)
                 .map_err(|e| LoadError::Map { map: "log_pids", source: Box::new(e) })?,
         })

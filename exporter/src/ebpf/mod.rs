@@ -6,6 +6,7 @@ pub mod exe_watch;
 pub mod fs;
 pub mod loader;
 pub mod net;
+pub mod pid_set;
 pub mod reader;
 pub mod records;
 
