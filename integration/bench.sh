@@ -166,6 +166,7 @@ def main(d, clk_tck, duration):
               "(another spanwire is running)", file=sys.stderr)
     run_ns = run_cnt = 0
     names = set()
+    per_prog = {}  # name -> [run ns, runs]
     for pid_, (name, ns, cnt) in after.items():
         if pid_ in foreign:
             continue
@@ -173,6 +174,9 @@ def main(d, clk_tck, duration):
         run_ns += ns - ns0
         run_cnt += cnt - cnt0
         names.add(name)
+        acc = per_prog.setdefault(name, [0, 0])
+        acc[0] += ns - ns0
+        acc[1] += cnt - cnt0
     if not names:
         problems.append("bpftool: no programs named sw_* loaded while the agent ran")
 
@@ -246,6 +250,11 @@ def main(d, clk_tck, duration):
     ]
     for k, v in detail:
         print(f"  {k:<30}{v}")
+    busy = sorted(((ns, cnt, name) for name, (ns, cnt) in per_prog.items() if cnt > 0), reverse=True)
+    if busy and reqs:
+        print(f"\n  {'eBPF program':<22}{'runs/req':>10}{'ns/run':>10}{'ns/req':>10}")
+        for ns, cnt, name in busy[:8]:
+            print(f"  {name:<22}{cnt / reqs:>10.2f}{ns / cnt:>10.0f}{ns / reqs:>10.0f}")
     print()
     if problems:
         for pr in problems:
