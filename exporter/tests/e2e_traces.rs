@@ -134,3 +134,44 @@ fn one_log<'a>(
     ensure!(found.len() == 1, "expected one log record containing {contains:?}, found {}: {logs:#?}", found.len());
     Ok(found[0])
 }
+
+/// A client that reads only the response head and closes (urllib's `urlopen(url).status`,
+/// here http.client) still gets its CLIENT span with the status, and the server's SERVER span
+/// (joined by the mirrored connection) has that span as parent. Before, the response cut by
+/// the close was dropped and the server span pointed at a parent that was never exported.
+#[test]
+fn root_client_reading_only_the_head_gets_its_span() -> Result<()> {
+    require_root();
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let sink = rt.block_on(Sink::start())?;
+    let b = start_go_server()?;
+    let agent = Agent::start(&[b.port], Otlp::Grpc, &sink)?;
+    // 256 KiB echoed back: far more than the client's first read, so the body is cut.
+    let script = format!(
+        "import http.client, time\n\
+         for i in range(3):\n\
+         \x20   c = http.client.HTTPConnection('127.0.0.1', {port})\n\
+         \x20   c.request('POST', '/echo', body=b'x' * 262144)\n\
+         \x20   r = c.getresponse()\n\
+         \x20   assert r.status == 200, r.status\n\
+         \x20   c.close()\n\
+         time.sleep(0.5)\n",
+        port = b.port
+    );
+    let out = std::process::Command::new(common::python()?).args(["-c", &script]).output()?;
+    ensure!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stats = agent.stop()?;
+    let all = sink.spans();
+    let spans: Vec<&ReceivedSpan> = all.iter().collect();
+    let servers: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| s.kind == SPAN_KIND_SERVER).collect();
+    let clients: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| s.kind == SPAN_KIND_CLIENT).collect();
+    ensure!(servers.len() == 3 && clients.len() == 3, "3 server + 3 client spans expected: {spans:#?}\n{stats:?}");
+    for server in servers {
+        let client = one(&clients, "the server span's parent", |c| c.span_id.as_slice() == server.parent_span_id)?;
+        ensure!(client.trace_id == server.trace_id, "one trace: {client:#?} {server:#?}");
+        ensure!(client.attr_int("http.response.status_code") == Some(200), "client status: {client:#?}");
+        ensure!(client.attr_str("http.request.method") == Some("POST"), "client method: {client:#?}");
+    }
+    Ok(())
+}

@@ -168,10 +168,10 @@ impl Http1Connection {
         }
     }
 
-    /// The connection closed at `ts_ns`: a close-delimited (or inferred-length)
-    /// response is complete, ending at its last segment (not at `ts_ns`, so the
-    /// span does not include the peer's idle time); other pending requests are
-    /// dropped. The connection is reset to its initial state (role is kept).
+    /// The connection closed at `ts_ns`: a response whose head was seen ends, at its
+    /// last segment (not at `ts_ns`, so the span does not include the peer's idle
+    /// time) — close-delimited bodies end this way, cut length-delimited or chunked ones
+    /// too; requests still waiting for a response head are dropped. The connection is reset to its initial state (role is kept).
     pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Exchange>, stats: &mut Http1Stats) {
         let _ = ts_ns;
         if !self.opaque {
@@ -183,18 +183,13 @@ impl Http1Connection {
                     if body.kind != want {
                         continue;
                     }
-                    let ends_on_close = match &body.framing {
-                        Framing::Exact(dec) => dec.is_close_delimited(),
-                        Framing::Approx { .. } => true,
-                    };
-                    let has_request = body.paired.is_some();
-                    if ends_on_close || want == Kind::Request {
-                        let end = body.last_exit_ns;
-                        self.finish_body(dir, end, out, State::Unsynced);
-                    } else if has_request {
-                        // Incomplete length-delimited or chunked response.
-                        stats.dropped_requests += 1;
-                    }
+                    // Close-delimited bodies end here. So does a length-delimited or chunked
+                    // response cut by the close: its head (status) was exchanged, and a client
+                    // that reads only the head and closes (urllib's `urlopen(...).status`) is
+                    // common. Dropping it left the peer's SERVER span with a parent that was
+                    // never exported.
+                    let end = body.last_exit_ns;
+                    self.finish_body(dir, end, out, State::Unsynced);
                 }
             }
             stats.dropped_requests += self.pending.len() as u64;

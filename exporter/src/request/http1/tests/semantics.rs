@@ -314,10 +314,13 @@ fn close_counts_unanswered_requests() {
     let mut c = Conv::server();
     c.req(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
     c.resp(OK5);
-    c.resp(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial");
+    let cut = c.resp(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial");
     c.close();
-    assert_eq!(c.take().len(), 1);
-    assert_eq!(c.stats.dropped_requests, 2, "one incomplete response, one unanswered");
+    let ex = c.take();
+    assert_eq!(ex.len(), 2, "the response cut by the close still ends its request");
+    assert_eq!((ex[1].request.path.as_str(), ex[1].response.status), ("/2", 200));
+    assert_eq!((ex[1].end_ns, ex[1].response_body_bytes), (cut.exit, 7));
+    assert_eq!(c.stats.dropped_requests, 1, "one unanswered");
 }
 
 #[test]
