@@ -95,6 +95,36 @@ def main():
     for s in [b"/users/123/orders/9f8e1c2d", b"/a/550e8400-e29b-41d4-a716-446655440000/b", b"*",
               b"//x//", b"/dGhpcyBpcyBhIHRva2VuMTIzNDU2", "/caf\u00e9/\u2713/42".encode()]:
         write("route", s)
+    cid = "3f4d8b2a9c1e7f60" * 4
+    uid = "550e8400-e29b-41d4-a716-446655440000"
+    for s in [f"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid.replace('-', '_')}.slice/cri-containerd-{cid}.scope\n",
+              f"0::/kubepods/besteffort/pod{uid}/{cid}\n",
+              f"12:memory:/docker/{cid}\n11:cpu,cpuacct:/docker/{cid}\n0::/\n",
+              f"0::/machine.slice/libpod-{cid}.scope/container\n",
+              f"0::/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice/crio-conmon-{cid}.scope\n",
+              "0::/user.slice/user-0.slice/session-1.scope\n", "0::\n::\n:::\n"]:
+        write("proc_cgroup", s.encode())
+    for s in [b"PATH=/bin\0OTEL_SERVICE_NAME=checkout\0HOME=/root\0",
+              b"OTEL_RESOURCE_ATTRIBUTES=a=b,service.name= cart ,service.namespace=shop\0",
+              b"OTEL_SERVICE_NAME=\0OTEL_RESOURCE_ATTRIBUTES=service.name=x,,=,\xff\0",
+              b"=\0\0\0NOEQUALS\0OTEL_SERVICE_NAME==\0"]:
+        write("proc_environ", s)
+    # Ring-buffer records: the sw_event header (spanwire.h, 120 bytes), then the payload.
+    def record(kind, direction, payload, family=2, captured=None):
+        tuple_ = bytes([127, 0, 0, 1] + [0] * 12) + bytes([127, 0, 0, 1] + [0] * 12)
+        tuple_ += struct.pack("<HHHH", 8080, 41234, family, 0)
+        head = struct.pack("<BBBBIIiQQQqQII", kind, direction, 1, 0, 4242, 4243, 7, 0xffff888102d265c0,
+                           1_000_000, 1_000_500, len(payload), 123456789,
+                           len(payload) if captured is None else captured, 0)
+        head += b"python3".ljust(16, b"\0") + tuple_
+        assert len(head) == 120, len(head)
+        return head + payload
+    write("ring_record", record(1, 1, b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"))
+    write("ring_record", record(1, 2, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+    write("ring_record", record(2, 0, b"", family=10))
+    write("ring_record", record(5, 2, b'{"level":"error","msg":"x"}\n', family=0))
+    write("ring_record", record(1, 1, b"short", captured=4000))
+    write("ring_record", record(9, 1, b"", family=99))
 
 
 if __name__ == "__main__":
