@@ -14,11 +14,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
-use common::{
-    clean_command, python, require_root, rss_kib, serial, servers_dir, start_go_server, Agent, ChildProc, Otlp,
-};
-use otlp_sink::{serde_json, ReceivedSpan, Sink, SPAN_KIND_SERVER};
+use anyhow::{ensure, Result};
+use common::{require_root, rss_kib, serial, start_go_server, steady, Agent, Otlp};
+use otlp_sink::Sink;
 
 /// Seconds of load while the collector hangs, and its rate.
 const HANG_SECS: u32 = 20;
@@ -77,30 +75,11 @@ impl HangingCollector {
     }
 }
 
-fn steady(port: u16, args: &[&str]) -> Result<ChildProc> {
-    let mut cmd = clean_command(python()?);
-    cmd.arg(servers_dir().join("steady_client.py")).args(["--port", &port.to_string()]).args(args);
-    ChildProc::spawn("steady-client", &mut cmd)
-}
-
-fn finish_steady(mut client: ChildProc, timeout: Duration) -> Result<u64> {
-    client.finish(timeout)?;
-    let line = client.stdout.all().pop().context("no output from steady_client")?;
-    let v: serde_json::Value = serde_json::from_str(&line)?;
-    let (requests, ok) = (v["requests"].as_u64().context("requests")?, v["ok"].as_u64().context("ok")?);
-    ensure!(requests == ok, "the server failed requests: {line}");
-    Ok(requests)
-}
-
 /// `spanwire run` arguments: the config above, observing only `pid`.
 fn agent_args(name: &str, pid: u32) -> Result<(Vec<String>, std::path::PathBuf)> {
     let config = std::env::temp_dir().join(format!("spanwire-hang-{name}-{}.yaml", std::process::id()));
     std::fs::write(&config, CONFIG)?;
     Ok((vec!["--config".into(), config.display().to_string(), "--pid".into(), pid.to_string()], config))
-}
-
-fn count_path(spans: &[ReceivedSpan], path: &str) -> usize {
-    spans.iter().filter(|s| s.kind == SPAN_KIND_SERVER && s.attr_str("url.path") == Some(path)).count()
 }
 
 #[test]
@@ -125,14 +104,14 @@ fn hang_then_recover(otlp: Otlp) -> Result<()> {
     let rss_before = rss_kib(agent_pid)?;
 
     let (secs, rate) = (HANG_SECS.to_string(), RATE.to_string());
-    let mut load = steady(server.port, &["--path", "/hello", "--seconds", &secs, "--rate", &rate])?;
+    let mut load = steady::start(server.port, &["--path", "/hello", "--seconds", &secs, "--rate", &rate])?;
     let (mut rss_peak, started) = (rss_before, Instant::now());
     while load.try_status()?.is_none() {
         ensure!(started.elapsed() < Duration::from_secs(u64::from(HANG_SECS) + 30), "load client hung");
         rss_peak = rss_peak.max(rss_kib(agent_pid)?);
         std::thread::sleep(Duration::from_millis(200));
     }
-    let during = finish_steady(load, Duration::from_secs(5))?;
+    let during = steady::finish(load, Duration::from_secs(5))?;
     agent.ensure_alive()?;
     let hang_stderr = agent.proc.stderr.text();
     let accepted = hanging.stop();
@@ -146,16 +125,16 @@ fn hang_then_recover(otlp: Otlp) -> Result<()> {
     };
     let sink = rt.block_on(Sink::start_on(grpc, http))?;
     let n = AFTER.to_string();
-    let after = finish_steady(
-        steady(server.port, &["--path", "/status/201", "--count", &n, "--rate", "400"])?,
+    let after = steady::finish(
+        steady::start(server.port, &["--path", "/status/201", "--count", &n, "--rate", "400"])?,
         common::CLIENT_TIMEOUT,
     )?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count_path(&sink.spans(), "/status/201") < AFTER {
+    while steady::count_path(&sink.spans(), "/status/201") < AFTER {
         ensure!(
             Instant::now() < deadline,
             "{} of {AFTER} spans after the recovery",
-            count_path(&sink.spans(), "/status/201")
+            steady::count_path(&sink.spans(), "/status/201")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -172,14 +151,14 @@ fn hang_then_recover(otlp: Otlp) -> Result<()> {
     ensure!(accepted > 0, "the agent never connected to the hanging collector");
     ensure!(during > u64::from(RATE * HANG_SECS) / 2, "the load ran: {during} requests");
     ensure!(after == AFTER as u64, "{after} requests after the recovery");
-    ensure!(count_path(&spans, "/status/201") == AFTER, "every span after the recovery arrived, once");
+    ensure!(steady::count_path(&spans, "/status/201") == AFTER, "every span after the recovery arrived, once");
     let created = stats.get("spans_created_total")?;
     let exported = stats.get("spans_exported_total")?;
     let failed = stats.get("spans_export_failed_total")?;
     let queue_dropped = stats.get("spans_queue_dropped_total")?;
     ensure!(created == exported + failed + queue_dropped, "every span exported or counted as lost: {stats:?}");
     ensure!(exported == spans.len() as u64, "what was exported arrived: {stats:?}");
-    let late = count_path(&spans, "/hello") as u64;
+    let late = steady::count_path(&spans, "/hello") as u64;
     ensure!(failed + queue_dropped + late >= during, "{during} requests while hanging, {late} late spans: {stats:?}");
     ensure!(failed + queue_dropped > 0, "a hanging collector lost nothing? {stats:?}");
     let warned = hang_stderr.matches("span export failed").count();
@@ -201,8 +180,8 @@ fn root_sigterm_while_the_collector_hangs() -> Result<()> {
     // agent's 4 s shutdown deadline), too close to the 5 s bound on a loaded CI machine.
     let (args, config) = agent_args("sigterm", server.proc.pid())?;
     let agent = Agent::start_to(&args, &hanging.endpoint(), Otlp::Grpc, &[])?;
-    let requests = finish_steady(
-        steady(server.port, &["--path", "/hello", "--count", "2000", "--rate", "1000"])?,
+    let requests = steady::finish(
+        steady::start(server.port, &["--path", "/hello", "--count", "2000", "--rate", "1000"])?,
         common::CLIENT_TIMEOUT,
     )?;
     std::thread::sleep(Duration::from_secs(1));

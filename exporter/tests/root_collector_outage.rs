@@ -10,11 +10,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
-use common::{
-    clean_command, python, require_root, rss_kib, serial, servers_dir, start_go_server, Agent, ChildProc, Otlp,
-};
-use otlp_sink::{serde_json, ReceivedSpan, Sink, SPAN_KIND_SERVER};
+use anyhow::{ensure, Result};
+use common::{require_root, rss_kib, serial, start_go_server, steady, Agent, Otlp};
+use otlp_sink::{ReceivedSpan, Sink};
 use tokio::runtime::Runtime;
 
 const OUTAGE_SECS: u32 = 60;
@@ -46,10 +44,10 @@ impl Collector {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let spans = self.sink.spans();
-            if count_path(&spans, path) >= n {
+            if steady::count_path(&spans, path) >= n {
                 return Ok(spans);
             }
-            ensure!(Instant::now() < deadline, "{} of {n} spans for {path} arrived", count_path(&spans, path));
+            ensure!(Instant::now() < deadline, "{} of {n} spans for {path} arrived", steady::count_path(&spans, path));
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -61,27 +59,6 @@ impl Collector {
         self.rt.shutdown_background();
         spans
     }
-}
-
-fn count_path(spans: &[ReceivedSpan], path: &str) -> usize {
-    spans.iter().filter(|s| s.kind == SPAN_KIND_SERVER && s.attr_str("url.path") == Some(path)).count()
-}
-
-/// steady_client.py against `port`; `args` choose the path and the rate or count.
-fn steady(port: u16, args: &[&str]) -> Result<ChildProc> {
-    let mut cmd = clean_command(python()?);
-    cmd.arg(servers_dir().join("steady_client.py")).args(["--port", &port.to_string()]).args(args);
-    ChildProc::spawn("steady-client", &mut cmd)
-}
-
-/// Waits for a steady client; returns how many requests it made (all must have succeeded).
-fn finish_steady(mut client: ChildProc, timeout: Duration) -> Result<u64> {
-    client.finish(timeout)?;
-    let line = client.stdout.all().pop().context("no output from steady_client")?;
-    let v: serde_json::Value = serde_json::from_str(&line)?;
-    let (requests, ok) = (v["requests"].as_u64().context("requests")?, v["ok"].as_u64().context("ok")?);
-    ensure!(requests == ok, "the server failed requests: {line}");
-    Ok(requests)
 }
 
 #[test]
@@ -97,8 +74,8 @@ fn root_collector_absent_for_a_minute_under_load() -> Result<()> {
     let agent_pid = agent.pid();
 
     let n = REQUESTS.to_string();
-    let before = finish_steady(
-        steady(server.port, &["--path", "/status/200", "--count", &n, "--rate", "400"])?,
+    let before = steady::finish(
+        steady::start(server.port, &["--path", "/status/200", "--count", &n, "--rate", "400"])?,
         common::CLIENT_TIMEOUT,
     )?;
     collector.wait_for_path("/status/200", REQUESTS)?;
@@ -107,19 +84,19 @@ fn root_collector_absent_for_a_minute_under_load() -> Result<()> {
 
     let secs = OUTAGE_SECS.to_string();
     let rate = RATE.to_string();
-    let mut load = steady(server.port, &["--path", "/hello", "--seconds", &secs, "--rate", &rate])?;
+    let mut load = steady::start(server.port, &["--path", "/hello", "--seconds", &secs, "--rate", &rate])?;
     let (mut rss_peak, started) = (rss_before, Instant::now());
     while load.try_status()?.is_none() {
         ensure!(started.elapsed() < Duration::from_secs(u64::from(OUTAGE_SECS) + 30), "load client hung");
         rss_peak = rss_peak.max(rss_kib(agent_pid)?);
         std::thread::sleep(Duration::from_millis(200));
     }
-    let during = finish_steady(load, Duration::from_secs(5))?;
+    let during = steady::finish(load, Duration::from_secs(5))?;
     let outage_stderr = agent.proc.stderr.text();
 
     let collector = Collector::start(grpc, http)?;
-    let after = finish_steady(
-        steady(server.port, &["--path", "/status/201", "--count", &n, "--rate", "400"])?,
+    let after = steady::finish(
+        steady::start(server.port, &["--path", "/status/201", "--count", &n, "--rate", "400"])?,
         common::CLIENT_TIMEOUT,
     )?;
     collector.wait_for_path("/status/201", REQUESTS)?;
@@ -135,7 +112,7 @@ fn root_collector_absent_for_a_minute_under_load() -> Result<()> {
     );
     ensure!(before == REQUESTS as u64 && after == REQUESTS as u64, "{before} / {after} requests");
     ensure!(during > u64::from(RATE * OUTAGE_SECS) / 2, "the load ran: {during} requests");
-    ensure!(count_path(second_spans, "/status/201") == REQUESTS, "every span after the recovery arrived, once");
+    ensure!(steady::count_path(second_spans, "/status/201") == REQUESTS, "every span after the recovery arrived, once");
     let created = stats.get("spans_created_total")?;
     let exported = stats.get("spans_exported_total")?;
     let failed = stats.get("spans_export_failed_total")?;
@@ -143,7 +120,7 @@ fn root_collector_absent_for_a_minute_under_load() -> Result<()> {
     ensure!(created == exported + failed + queue_dropped, "every span exported or counted as lost: {stats:?}");
     ensure!(exported == (first_spans.len() + second_spans.len()) as u64, "what was exported arrived: {stats:?}");
     // Outage spans still queued when the collector came back may have been delivered late.
-    let late = count_path(second_spans, "/hello") as u64;
+    let late = steady::count_path(second_spans, "/hello") as u64;
     ensure!(failed + queue_dropped + late >= during, "{during} outage requests, {late} late spans: {stats:?}");
     ensure!(failed > 0 && stats.get("export_failures_total")? > 0, "{stats:?}");
     let warned = outage_stderr.matches("span export failed").count();

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod grpc;
 pub mod h2c;
 pub mod stack;
+pub mod steady;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
