@@ -45,6 +45,12 @@ struct sock {
 	struct sock_common __sk_common;
 };
 
+/* Only inet_sport: it survives the reset of a connection, when inet_put_port() zeroes skc_num. */
+struct inet_sock {
+	struct sock sk;
+	__be16 inet_sport;
+};
+
 struct file;
 
 struct socket {

@@ -94,6 +94,8 @@ static __always_inline void fill_key(struct sock *sk, __u32 tgid, __u8 dir, stru
 		k->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	else
 		k->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (dir != SW_NET_CLIENT && !k->port) /* closed: inet_put_port() zeroed skc_num */
+		k->port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	if (family == AF_INET) {
 		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__builtin_memcpy(k->peer, &r, 4);

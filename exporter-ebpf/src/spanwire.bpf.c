@@ -259,6 +259,12 @@ static __always_inline struct sock *fd_to_sock(__s32 fd, struct sk_view *v)
 	head_field(dport, head, struct sock, __sk_common.skc_dport, sk);
 	head_field(v->laddr4, head, struct sock, __sk_common.skc_rcv_saddr, sk);
 	head_field(v->raddr4, head, struct sock, __sk_common.skc_daddr, sk);
+	if (!v->lport) {
+		/* Reset by the peer (TCP_CLOSE): inet_put_port() zeroed skc_num, but the last
+		 * writes and the close still belong to the connection; inet_sport keeps the port. */
+		__be16 sport = BPF_CORE_READ((struct inet_sock *)sk, inet_sport);
+		v->lport = bpf_ntohs(sport);
+	}
 	v->rport = bpf_ntohs(dport);
 	v->sk = sk;
 	return sk;

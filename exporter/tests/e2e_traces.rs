@@ -147,26 +147,52 @@ fn root_client_reading_only_the_head_gets_its_span() -> Result<()> {
     let sink = rt.block_on(Sink::start())?;
     let b = start_go_server()?;
     let agent = Agent::start(&[b.port], Otlp::Grpc, &sink)?;
-    // 256 KiB echoed back: far more than the client's first read, so the body is cut.
+    // 256 KiB echoed back: far more than the client's first read, so the body is cut when the
+    // client closes. The fourth connection (8 MiB, the server's write blocks) is still open when
+    // the agent stops: its exchange is abandoned with the head seen, and must still be a span.
     let script = format!(
-        "import http.client, time\n\
-         for i in range(3):\n\
+        "import http.client, sys\n\
+         def call(size):\n\
          \x20   c = http.client.HTTPConnection('127.0.0.1', {port})\n\
-         \x20   c.request('POST', '/echo', body=b'x' * 262144)\n\
+         \x20   c.request('POST', '/echo', body=b'x' * size)\n\
          \x20   r = c.getresponse()\n\
          \x20   assert r.status == 200, r.status\n\
+         \x20   return c, r\n\
+         for i in range(3):\n\
+         \x20   c, r = call(262144)\n\
+         \x20   r.close()\n\
          \x20   c.close()\n\
-         time.sleep(0.5)\n",
+         held = call(8 << 20)\n\
+         print('held', flush=True)\n\
+         sys.stdin.read()\n",
         port = b.port
     );
-    let out = std::process::Command::new(common::python()?).args(["-c", &script]).output()?;
-    ensure!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut client = std::process::Command::new(common::python()?)
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(client.stdout.take().context("stdout")?), &mut line)?;
+    if line.trim() != "held" {
+        let out = client.wait_with_output()?;
+        anyhow::bail!("client failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The three closed connections are spans while the agent runs: the server's last write and
+    // its close come after the client's reset, when the socket's local port reads 0 (before, the
+    // port filter dropped them and the span waited for shutdown or was lost).
+    let before_stop = rt.block_on(sink.wait_for_spans(6, std::time::Duration::from_secs(10)));
+    ensure!(before_stop.is_ok(), "closed connections' spans while running: {before_stop:?}");
     let stats = agent.stop()?;
+    drop(client.stdin.take());
+    let out = client.wait_with_output()?;
+    ensure!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
     let all = sink.spans();
     let spans: Vec<&ReceivedSpan> = all.iter().collect();
     let servers: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| s.kind == SPAN_KIND_SERVER).collect();
     let clients: Vec<&ReceivedSpan> = spans.iter().copied().filter(|s| s.kind == SPAN_KIND_CLIENT).collect();
-    ensure!(servers.len() == 3 && clients.len() == 3, "3 server + 3 client spans expected: {spans:#?}\n{stats:?}");
+    ensure!(servers.len() == 4 && clients.len() == 4, "4 server + 4 client spans expected: {spans:#?}\n{stats:?}");
     for server in servers {
         let client = one(&clients, "the server span's parent", |c| c.span_id.as_slice() == server.parent_span_id)?;
         ensure!(client.trace_id == server.trace_id, "one trace: {client:#?} {server:#?}");

@@ -211,6 +211,38 @@ fn root_port_selection_and_non_sockets_are_filtered_in_the_kernel() {
     );
 }
 
+/// A connection the peer reset (TCP_CLOSE) has its local port zeroed in the sock
+/// (`inet_put_port`); its close, and writes that finished as the reset arrived, still belong to
+/// the selected port. Before, a port-selected server never saw the close after a client's reset,
+/// so a cut or close-delimited response ended only at the agent's shutdown.
+#[test]
+fn root_close_after_the_peer_reset_is_still_selected_by_port() {
+    let (c, mut s, port) = pair("127.0.0.1:0");
+    let (_p, mut maps) = start(config(vec![port], 128));
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: valid socket fd and a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+    drop(c); // RST
+    let err = s.read(&mut [0u8; 16]).expect_err("the peer reset the connection");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let fd = s.as_raw_fd();
+    drop(s);
+    let me = std::process::id();
+    let is_close = |e: &RawEvent| e.kind == EventKind::Close && e.pid.0 == me && e.fd == fd;
+    let evs = collect(&mut maps, |e| e.iter().any(is_close));
+    let close = evs.iter().find(|e| is_close(e)).unwrap_or_else(|| panic!("no close event after the reset: {evs:?}"));
+    assert_eq!(close.tuple.local.port(), port, "the port the sock forgot: {close:?}");
+}
+
 #[test]
 fn root_the_agent_never_observes_itself() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

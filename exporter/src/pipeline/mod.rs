@@ -141,20 +141,20 @@ impl Processor {
                 },
                 _ = tick.tick() => Vec::new(),
             };
-            let spans = self.process_batch(batch);
-            self.send(&tx, spans);
+            let mut spans = self.process_batch(batch);
             let now = monotonic_ns();
             if now.saturating_sub(self.last_sweep_ns) > SWEEP_EVERY_NS {
                 self.last_sweep_ns = now;
-                self.sweep(now);
+                self.sweep(now, &mut spans);
             }
+            self.send(&tx, spans);
         }
-        let spans = self.process_until(u64::MAX);
+        let mut spans = self.process_until(u64::MAX);
+        // Shutdown: connections still open are abandoned like idle ones.
+        for (key, conn) in self.conns.drain() {
+            self.abandon(key.pid, conn, monotonic_ns(), &mut spans);
+        }
         self.send(&tx, spans);
-        // Shutdown: requests still waiting for a response are not spans; count them.
-        for (_, conn) in self.conns.drain() {
-            self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
-        }
         self.report_http_stats();
     }
 
@@ -332,15 +332,28 @@ impl Processor {
         }
     }
 
-    /// Evicts idle connections (their pending requests are counted as dropped) and exited processes.
-    fn sweep(&mut self, now_ns: u64) {
+    /// A connection the agent stops following while it is still open (idle past the timeout, or
+    /// the agent shutting down). An HTTP/1 response whose head was seen ends at its last captured
+    /// byte, as at a close: its status is known, and dropping it would leave the peer's span
+    /// pointing at a parent never exported. Requests with no response yet (and HTTP/2 streams,
+    /// whose end is unknown) are counted as dropped.
+    fn abandon(&mut self, pid: Pid, mut conn: Conn, now_ns: u64, out: &mut Vec<Telemetry>) {
+        if matches!(conn.proto, Proto::Http1(_)) {
+            self.finish(Owner { pid, start: None, comm: "unknown" }, conn, now_ns, out);
+            return;
+        }
+        self.unwiden(&conn);
+        self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
+        self.calls.forget(&mut conn, pid);
+    }
+
+    /// Evicts idle connections (see [`Self::abandon`]) and exited processes.
+    fn sweep(&mut self, now_ns: u64, out: &mut Vec<Telemetry>) {
         let cutoff = now_ns.saturating_sub(self.idle_timeout.as_nanos() as u64);
         let idle = self.conns.evict_idle(cutoff);
         self.stats.conn_evicted.add(idle.len() as u64);
-        for (key, mut conn) in idle {
-            self.unwiden(&conn);
-            self.calls.stats.http1.dropped_requests += conn.proto.pending_requests() as u64;
-            self.calls.forget(&mut conn, key.pid);
+        for (key, conn) in idle {
+            self.abandon(key.pid, conn, now_ns, out);
         }
         self.procs.sweep();
         self.calls.linker.retain_processes(alive);
