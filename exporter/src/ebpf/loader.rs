@@ -83,6 +83,8 @@ pub enum LoadError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("cannot start the thread that loads the programs: {0}")]
+    Thread(String),
 }
 
 /// The loaded (and possibly attached) programs. Dropping it detaches everything.
@@ -103,6 +105,10 @@ pub struct ProbeMaps {
 impl Probes {
     /// Loads the object and all programs (the verifier runs here) without attaching.
     pub fn load(cfg: &KernelConfig) -> Result<Self, LoadError> {
+        super::on_scratch_thread(|| Self::load_here(cfg))
+    }
+
+    fn load_here(cfg: &KernelConfig) -> Result<Self, LoadError> {
         if cfg.payload_max_bytes == 0 || cfg.payload_max_bytes > MAX_PAYLOAD {
             return Err(LoadError::Config(format!(
                 "payload_max_bytes must be 1..={MAX_PAYLOAD}, got {}",

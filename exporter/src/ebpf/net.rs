@@ -45,6 +45,10 @@ fn program_err(name: &'static str) -> impl Fn(ProgramError) -> LoadError {
 
 impl NetProbes {
     pub fn load(agent_pid: u32) -> Result<Self, LoadError> {
+        super::on_scratch_thread(|| Self::load_here(agent_pid))
+    }
+
+    fn load_here(agent_pid: u32) -> Result<Self, LoadError> {
         let mut ebpf = EbpfLoader::new()
             .override_global("agent_tgid", &agent_pid, true)
             .load(NET_OBJECT)
