@@ -100,6 +100,7 @@ pub async fn run(cfg: Config) -> Result<Arc<Stats>, AgentError> {
     } else {
         None
     };
+    crate::ebpf::release_load_memory(); // both objects are loaded (the network one by the metrics setup)
     let reader = Reader {
         ring: maps.events,
         counters: maps.counters,

@@ -151,7 +151,7 @@ pub struct CaptureConfig {
     pub payload_max_bytes: u32,
     /// Bytes copied per syscall on connections found to speak HTTP/2 (default 4096, max 4096).
     pub http2_payload_max_bytes: u32,
-    /// Kernel ring buffer size (default 16 MiB, a power of two).
+    /// Kernel ring buffer size (default 8 MiB, a power of two).
     pub ring_buffer_bytes: u32,
     /// The reader drains the ring buffer at least this often (default 10 ms).
     pub poll_interval_ms: u64,
@@ -164,7 +164,7 @@ impl Default for CaptureConfig {
         CaptureConfig {
             payload_max_bytes: 512,
             http2_payload_max_bytes: 4096,
-            ring_buffer_bytes: 16 << 20,
+            ring_buffer_bytes: 8 << 20,
             poll_interval_ms: 10,
             wakeup_bytes: 256 << 10,
         }

@@ -66,6 +66,18 @@ pub struct Conn {
     pub next_ctx_id: u64,
 }
 
+impl Conn {
+    /// Frees the request queues of a connection with nothing in flight: a keep-alive connection
+    /// otherwise keeps its queues' capacity (~1.2 KB) between requests (bench_conns: 10 000 idle
+    /// connections held ~12 MB this way).
+    pub fn shrink_idle(&mut self) {
+        if self.ctxs.is_empty() {
+            self.ctxs = VecDeque::new();
+        }
+        self.proto.shrink_idle();
+    }
+}
+
 /// Connections pushed out by [`ConnTable::entry`], to be closed by the caller.
 #[derive(Default)]
 pub struct Displaced {
@@ -124,6 +136,17 @@ impl ConnTable {
     pub fn evict_idle(&mut self, cutoff_ns: u64) -> Vec<(ConnKey, Conn)> {
         let idle: Vec<ConnKey> = self.map.iter().filter(|(_, c)| c.last_seen_ns < cutoff_ns).map(|(k, _)| *k).collect();
         idle.into_iter().filter_map(|k| self.map.remove(&k).map(|c| (k, c))).collect()
+    }
+
+    /// Releases the spare memory of connections with nothing in flight, and the table's own
+    /// when it is mostly empty (a hash map keeps its largest capacity otherwise).
+    pub fn shrink_idle(&mut self) {
+        for conn in self.map.values_mut() {
+            conn.shrink_idle();
+        }
+        if self.map.capacity() > 1024 && self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to(self.map.len() * 2);
+        }
     }
 
     /// Removes every connection (shutdown).

@@ -51,6 +51,12 @@ impl Proto {
         }
     }
 
+    pub fn shrink_idle(&mut self) {
+        if let Proto::Http1(h) = self {
+            h.shrink_idle();
+        }
+    }
+
     /// Requests that were seen and have no response yet.
     pub fn pending_requests(&self) -> usize {
         match self {

@@ -273,6 +273,9 @@ impl Processor {
         let who = Feeder { pid: ev.pid, tid: ev.tid };
         let mut done = Vec::new();
         self.calls.feed(conn, dir, &seg, who, &mut done);
+        if !done.is_empty() {
+            conn.shrink_idle(); // a request completed: an idle keep-alive connection holds no queue
+        }
         if conn.wide_sock.is_none() && matches!(conn.proto, Proto::Http2(_)) {
             if let Some(map) = &mut self.wide_socks {
                 match map.insert(key.sock.0, 1, 0) {
@@ -355,6 +358,7 @@ impl Processor {
         for (key, conn) in idle {
             self.abandon(key.pid, conn, now_ns, out);
         }
+        self.conns.shrink_idle();
         self.procs.sweep();
         self.calls.linker.retain_processes(alive);
         if let Some(logs) = &mut self.logs {

@@ -137,6 +137,13 @@ impl Http1Connection {
         self.pending.len()
     }
 
+    /// Gives back the request queue's memory when nothing is in flight (see `Conn::shrink_idle`).
+    pub fn shrink_idle(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+    }
+
     /// Requests seen but not yet answered, oldest first, with their per-connection id (the
     /// `request_id` their exchange will carry). Lets the caller act when a request starts.
     pub fn pending(&self) -> impl Iterator<Item = (u64, &RequestHead)> {
@@ -285,6 +292,32 @@ impl Http1Connection {
         let avail = usize::try_from(pos).ok().and_then(|p| data.get(p..)).unwrap_or_default();
         let prev = side.buf.len();
         let take = avail.len().min(max.saturating_sub(prev));
+        if prev == 0 {
+            // The common case, a head that starts in this segment: parsed in place. Only a head
+            // that continues in the next segment is buffered (no copy per message, and an idle
+            // keep-alive connection holds no buffer).
+            let chunk = &avail[..take];
+            let kind = expected.unwrap_or_else(|| guess_kind(chunk));
+            if let Some(end) = find_head_end(chunk, 0) {
+                let parsed = parse_complete(kind, &chunk[..end], max);
+                side.reset_buf();
+                return match parsed {
+                    Ok(h) => {
+                        self.on_head(dir, h, seg, out, stats);
+                        Some(pos + end.max(1) as u64)
+                    }
+                    Err(_) => {
+                        self.parse_error(dir, stats);
+                        None
+                    }
+                };
+            }
+            if take == avail.len() && take < max && seg.is_truncated() {
+                self.truncated_head(dir, kind, chunk, seg, out, stats);
+                return None;
+            }
+        }
+        let side = &mut self.sides[dir.index()];
         side.buf.extend_from_slice(&avail[..take]);
         let kind = expected.unwrap_or_else(|| guess_kind(&side.buf));
         if let Some(end) = find_head_end(&side.buf, side.scanned.saturating_sub(3)) {
@@ -308,19 +341,8 @@ impl Http1Connection {
             return None;
         }
         if seg.is_truncated() {
-            // The rest of this syscall was not captured: the head is cut.
-            let parsed = parse_truncated(kind, &side.buf);
-            // Only a valid but too short first line is a capture problem.
-            let too_short = !side.buf.contains(&b'\n') && validate_prefix(kind, &side.buf).is_ok();
-            side.reset_buf();
-            match parsed {
-                Ok(h) => self.on_head(dir, h, seg, out, stats),
-                Err(_) if too_short => {
-                    stats.lost_sync += 1;
-                    side.state = State::Unsynced;
-                }
-                Err(_) => self.parse_error(dir, stats),
-            }
+            let buf = std::mem::take(&mut side.buf);
+            self.truncated_head(dir, kind, &buf, seg, out, stats);
             return None;
         }
         let new_line = avail[..take].contains(&b'\n');
@@ -331,6 +353,31 @@ impl Http1Connection {
             }
         }
         None
+    }
+
+    /// The rest of the syscall was not captured: the head in `buf` is cut.
+    fn truncated_head(
+        &mut self,
+        dir: Direction,
+        kind: Kind,
+        buf: &[u8],
+        seg: &Segment,
+        out: &mut Vec<Exchange>,
+        stats: &mut Http1Stats,
+    ) {
+        let parsed = parse_truncated(kind, buf);
+        // Only a valid but too short first line is a capture problem.
+        let too_short = !buf.contains(&b'\n') && validate_prefix(kind, buf).is_ok();
+        let side = &mut self.sides[dir.index()];
+        side.reset_buf();
+        match parsed {
+            Ok(h) => self.on_head(dir, h, seg, out, stats),
+            Err(_) if too_short => {
+                stats.lost_sync += 1;
+                self.sides[dir.index()].state = State::Unsynced;
+            }
+            Err(_) => self.parse_error(dir, stats),
+        }
     }
 
     fn on_head(&mut self, dir: Direction, h: Head, seg: &Segment, out: &mut Vec<Exchange>, stats: &mut Http1Stats) {
