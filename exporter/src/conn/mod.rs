@@ -138,12 +138,9 @@ impl ConnTable {
         idle.into_iter().filter_map(|k| self.map.remove(&k).map(|c| (k, c))).collect()
     }
 
-    /// Releases the spare memory of connections with nothing in flight, and the table's own
-    /// when it is mostly empty (a hash map keeps its largest capacity otherwise).
-    pub fn shrink_idle(&mut self) {
-        for conn in self.map.values_mut() {
-            conn.shrink_idle();
-        }
+    /// Gives back the table's memory when it is mostly empty (a hash map keeps its largest
+    /// capacity otherwise). Connections free their own queues as requests complete.
+    pub fn shrink(&mut self) {
         if self.map.capacity() > 1024 && self.map.len() < self.map.capacity() / 4 {
             self.map.shrink_to(self.map.len() * 2);
         }

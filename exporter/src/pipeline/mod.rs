@@ -358,7 +358,7 @@ impl Processor {
         for (key, conn) in idle {
             self.abandon(key.pid, conn, now_ns, out);
         }
-        self.conns.shrink_idle();
+        self.conns.shrink();
         self.procs.sweep();
         self.calls.linker.retain_processes(alive);
         if let Some(logs) = &mut self.logs {

@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 
 use crate::protocol::http1::body::{ends_with_last_chunk, BodyKind};
-use crate::protocol::http1::head::{self, find_head_end, Method, RequestHead, ResponseHead, Sniff};
+use crate::protocol::http1::head::{self, find_head_end, HeadError, Method, RequestHead, ResponseHead, Sniff};
 
 mod state;
 
@@ -301,16 +301,7 @@ impl Http1Connection {
             if let Some(end) = find_head_end(chunk, 0) {
                 let parsed = parse_complete(kind, &chunk[..end], max);
                 side.reset_buf();
-                return match parsed {
-                    Ok(h) => {
-                        self.on_head(dir, h, seg, out, stats);
-                        Some(pos + end.max(1) as u64)
-                    }
-                    Err(_) => {
-                        self.parse_error(dir, stats);
-                        None
-                    }
-                };
+                return self.complete_head(dir, parsed, seg, pos + end.max(1) as u64, out, stats);
             }
             if take == avail.len() && take < max && seg.is_truncated() {
                 self.truncated_head(dir, kind, chunk, seg, out, stats);
@@ -324,16 +315,7 @@ impl Http1Connection {
             let parsed = parse_complete(kind, &side.buf[..end], max);
             side.reset_buf();
             let consumed = end.saturating_sub(prev).max(1) as u64;
-            return match parsed {
-                Ok(h) => {
-                    self.on_head(dir, h, seg, out, stats);
-                    Some(pos + consumed)
-                }
-                Err(_) => {
-                    self.parse_error(dir, stats);
-                    None
-                }
-            };
+            return self.complete_head(dir, parsed, seg, pos + consumed, out, stats);
         }
         side.scanned = side.buf.len();
         if take < avail.len() || side.buf.len() >= max {
@@ -353,6 +335,28 @@ impl Http1Connection {
             }
         }
         None
+    }
+
+    /// A whole head was parsed (or failed to): on success, the position after it in the segment.
+    fn complete_head(
+        &mut self,
+        dir: Direction,
+        parsed: Result<Head, HeadError>,
+        seg: &Segment,
+        next: u64,
+        out: &mut Vec<Exchange>,
+        stats: &mut Http1Stats,
+    ) -> Option<u64> {
+        match parsed {
+            Ok(h) => {
+                self.on_head(dir, h, seg, out, stats);
+                Some(next)
+            }
+            Err(_) => {
+                self.parse_error(dir, stats);
+                None
+            }
+        }
     }
 
     /// The rest of the syscall was not captured: the head in `buf` is cut.
