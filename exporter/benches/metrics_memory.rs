@@ -17,6 +17,7 @@ use spanwire::metrics::red::{RedAggregator, RedConfig, RpcSemconv};
 use spanwire::metrics::sample::{RequestSample, SampleKind};
 use spanwire::metrics::{Collection, Temporality};
 use spanwire::request::Role;
+use spanwire::signals::route::route_of;
 use spanwire::stats::Stats;
 
 struct Counting;
@@ -59,7 +60,9 @@ fn main() {
             })
         })
         .collect();
-    let paths: Vec<String> = (0..ROUTES).map(|r| format!("/api/resource-{r}/items/{}", r * 7919)).collect();
+    let routes: Vec<Arc<str>> = (0..ROUTES)
+        .map(|r| route_of(&format!("/api/resource-{r}/items/{}", r * 7919)).0.into())
+        .collect();
     let stats = Arc::new(Stats::default());
     let cfg = RedConfig { series_cap: 1000, rpc_semconv: RpcSemconv::New };
 
@@ -69,13 +72,13 @@ fn main() {
     let mut samples = 0u64;
     for round in 0..4 {
         for p in &processes {
-            for path in &paths {
+            for route in &routes {
                 let s = RequestSample {
                     role: Role::Server,
                     kind: SampleKind::Http {
                         method: "GET",
                         status_code: Some(200),
-                        path: Some(path.clone()),
+                        route: Some(route.clone()),
                         protocol_version: "1.1",
                         scheme: "http",
                     },

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod decorate;
 pub mod ebpf;
 pub mod export;
+pub mod fast_map;
 pub mod metrics;
 pub mod pipeline;
 pub mod protocol;

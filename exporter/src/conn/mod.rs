@@ -1,10 +1,11 @@
 //! The connection table: per observed (process, socket) the tuple and protocol state.
 //! Bounded: idle connections are evicted, and when full the least recently active one goes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::ebpf::records::{Pid, SockId, Tuple};
+use crate::fast_map::FastMap;
 use crate::request::http1::Http1Limits;
 use crate::request::http2::Http2Limits;
 use crate::trace::SpanIds;
@@ -88,13 +89,13 @@ pub struct Displaced {
 }
 
 pub struct ConnTable {
-    map: HashMap<ConnKey, Conn>,
+    map: FastMap<ConnKey, Conn>,
     max_conns: usize,
 }
 
 impl ConnTable {
     pub fn new(max_conns: usize) -> Self {
-        ConnTable { map: HashMap::new(), max_conns: max_conns.max(1) }
+        ConnTable { map: FastMap::default(), max_conns: max_conns.max(1) }
     }
 
     pub fn len(&self) -> usize {
@@ -110,11 +111,17 @@ impl ConnTable {
     /// When the table is full the least recently active connection is evicted and returned.
     pub fn entry(&mut self, key: ConnKey, tuple: Tuple, now_ns: u64) -> (&mut Conn, Displaced) {
         let mut displaced = Displaced::default();
-        if self.map.get(&key).is_some_and(|c| c.addrs.tuple != tuple) {
-            displaced.replaced = self.map.remove(&key);
-        }
-        if !self.map.contains_key(&key) && self.map.len() >= self.max_conns {
-            displaced.evicted = self.evict_oldest();
+        // The common case, a known connection, costs one lookup here and one in `entry`.
+        match self.map.get(&key) {
+            Some(c) if c.addrs.tuple == tuple => {}
+            known => {
+                if known.is_some() {
+                    displaced.replaced = self.map.remove(&key);
+                }
+                if self.map.len() >= self.max_conns {
+                    displaced.evicted = self.evict_oldest();
+                }
+            }
         }
         let conn = self.map.entry(key).or_insert_with(|| Conn {
             addrs: ConnAddrs::new(tuple),

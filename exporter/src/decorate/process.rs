@@ -1,7 +1,6 @@
 //! Process metadata from /proc, the container from its cgroup, and (when the agent watches
 //! Kubernetes) its pod: together the resource its telemetry is exported under.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use super::cgroup::{self, ContainerRef};
 use super::env::EnvResource;
 use super::k8s::{K8sMetadata, PodContainer};
 use crate::ebpf::records::{Pid, ProcStart};
+use crate::fast_map::FastMap;
 
 /// One observed process and the resource its telemetry is exported under.
 #[derive(Debug)]
@@ -47,10 +47,10 @@ pub struct ProcessCache {
     proc_root: PathBuf,
     host_name: String,
     /// Keyed by pid and start time in clock ticks (0: unknown).
-    map: HashMap<(Pid, u64), Entry>,
+    map: FastMap<(Pid, u64), Entry>,
     /// The start time of the newest process seen under each pid, for callers that know only
     /// the pid.
-    latest: HashMap<Pid, u64>,
+    latest: FastMap<Pid, u64>,
     k8s: Option<Arc<K8sMetadata>>,
 }
 
@@ -59,8 +59,8 @@ impl ProcessCache {
         ProcessCache {
             proc_root: proc_root.into(),
             host_name: host_name(),
-            map: HashMap::new(),
-            latest: HashMap::new(),
+            map: FastMap::default(),
+            latest: FastMap::default(),
             k8s: None,
         }
     }

@@ -6,7 +6,7 @@
 //! once; when all are busy the stage waits, so the queue before it fills and counts drops.
 //! Transient failures are retried with backoff (`retry`), holding the request's slot.
 
-mod batch;
+pub mod batch;
 pub mod console;
 pub mod otlp;
 pub mod outage;

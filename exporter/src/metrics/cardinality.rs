@@ -1,30 +1,13 @@
 //! Cardinality control: a bounded number of series per metric family per service, with
 //! everything beyond the cap folded into one overflow series (`otel.metric.overflow=true`).
 
-use std::collections::HashMap;
+use crate::fast_map::FastMap;
 use std::hash::Hash;
-
-/// Routes longer than this are cut (a route is an attribute value, not a payload).
-pub const MAX_ROUTE_BYTES: usize = 256;
-
-/// The `http.route` of a path: identifiers collapsed (see `signals::route`) and length-bounded.
-/// Returns the route and how many segments were collapsed.
-pub fn route_of(path: &str) -> (String, usize) {
-    let (mut route, collapsed) = crate::signals::route::derive_route_counted(path);
-    if route.len() > MAX_ROUTE_BYTES {
-        let mut cut = MAX_ROUTE_BYTES;
-        while !route.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        route.truncate(cut);
-    }
-    (route, collapsed)
-}
 
 /// Up to `cap` keyed series, then one overflow series.
 #[derive(Debug, Clone)]
 pub struct Capped<K, V> {
-    series: HashMap<K, V>,
+    series: FastMap<K, V>,
     overflow: Option<V>,
     cap: usize,
 }
@@ -38,7 +21,7 @@ pub enum Slot {
 
 impl<K: Hash + Eq, V> Capped<K, V> {
     pub fn new(cap: usize) -> Self {
-        Capped { series: HashMap::new(), overflow: None, cap }
+        Capped { series: FastMap::default(), overflow: None, cap }
     }
 
     /// The series for `key`, created with `new` if the cap allows, else the overflow series.
@@ -93,13 +76,5 @@ mod tests {
         assert_eq!(c.series().map(|(_, v)| *v).sum::<u64>(), 4);
         c.clear();
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn routes_are_collapsed_and_bounded() {
-        assert_eq!(route_of("/users/42"), ("/users/*".to_string(), 1));
-        let long = format!("/{}", "é".repeat(400));
-        let (r, _) = route_of(&long);
-        assert!(r.len() <= MAX_ROUTE_BYTES && r.starts_with("/é"));
     }
 }

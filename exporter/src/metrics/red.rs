@@ -1,17 +1,17 @@
 //! RED metrics: request duration and body-size histograms per service and attribute set.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry_semantic_conventions::attribute as sc;
 
-use super::cardinality::{route_of, Capped, Slot};
+use super::cardinality::{Capped, Slot};
 use super::histogram::{Histogram, DURATION_BOUNDS_MS, DURATION_BOUNDS_S, SIZE_BOUNDS_BY};
 use super::sample::{RequestSample, SampleKind};
 use super::{Attrs, HistogramPoint, Metric, MetricData, ResourceMetrics, Temporality};
 pub use crate::config::RpcSemconv;
 use crate::decorate::process::ProcessInfo;
 use crate::export::resource::{host_name, resource_attributes};
+use crate::fast_map::FastMap;
 use crate::protocol::grpc::GrpcCode;
 use crate::request::Role;
 use crate::stats::Stats;
@@ -93,32 +93,30 @@ impl Service {
 /// Per-service histograms. Services are keyed by pid and start time, like their resources.
 pub struct RedAggregator {
     cfg: RedConfig,
-    services: HashMap<(u32, u64), Service>,
+    services: FastMap<(u32, u64), Service>,
     stats: Arc<Stats>,
 }
 
 impl RedAggregator {
     pub fn new(cfg: RedConfig, stats: Arc<Stats>) -> Self {
-        RedAggregator { cfg, services: HashMap::new(), stats }
+        RedAggregator { cfg, services: FastMap::default(), stats }
     }
 
     pub fn record(&mut self, s: &RequestSample, now_unix_ns: u64) {
+        self.record_with(s, || now_unix_ns);
+    }
+
+    /// [`Self::record`], reading the clock only when the sample is its service's first.
+    pub fn record_with(&mut self, s: &RequestSample, now_unix_ns: impl FnOnce() -> u64) {
         let key = (s.process.pid.0, s.process.start_ticks);
         let cap = self.cfg.series_cap;
-        let svc = self.services.entry(key).or_insert_with(|| Service::new(s.process.clone(), cap, now_unix_ns));
+        let svc = self.services.entry(key).or_insert_with(|| Service::new(s.process.clone(), cap, now_unix_ns()));
         let error_type = s.error_type.as_deref().map(Arc::from);
         let server = Some((s.server_address.clone(), s.server_port));
         let slot = match &s.kind {
-            SampleKind::Http { method, status_code, path, protocol_version, scheme } => {
+            SampleKind::Http { method, status_code, route, protocol_version, scheme } => {
                 let (family, route, server) = match s.role {
-                    Role::Server => {
-                        let route = path.as_deref().map(|p| {
-                            let (route, collapsed) = route_of(p);
-                            self.stats.route_segments_collapsed.add(collapsed as u64);
-                            Arc::from(route)
-                        });
-                        (&mut svc.http_server, route, None)
-                    }
+                    Role::Server => (&mut svc.http_server, route.clone(), None),
                     Role::Client => (&mut svc.http_client, None, server),
                 };
                 let key = HttpKey {
@@ -240,7 +238,7 @@ impl RedRecorder {
     }
 
     pub fn record(&self, s: &RequestSample) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).record(s, super::unix_now_ns());
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).record_with(s, super::unix_now_ns);
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut RedAggregator) -> R) -> R {

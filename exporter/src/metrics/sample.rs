@@ -16,8 +16,8 @@ pub enum SampleKind {
         method: &'static str,
         /// `None` when the response status was not seen (HTTP/2 stream reset).
         status_code: Option<u16>,
-        /// The request path (no query); the aggregator derives `http.route` from it.
-        path: Option<String>,
+        /// `http.route` (servers; see `signals::route`).
+        route: Option<Arc<str>>,
         /// `1.0`, `1.1` or `2`.
         protocol_version: &'static str,
         scheme: &'static str,
@@ -59,7 +59,7 @@ impl From<&HttpSpan> for RequestSample {
                 let kind = SampleKind::Http {
                     method: semconv_method(&ex.request.method).0,
                     status_code: Some(status),
-                    path: Some(ex.request.path.clone()),
+                    route: s.route.clone(),
                     protocol_version: if ex.request.version_minor == 0 { "1.0" } else { "1.1" },
                     scheme: "http",
                 };
@@ -80,7 +80,7 @@ impl From<&HttpSpan> for RequestSample {
                             semconv_method(&parsed).0
                         }),
                         status_code: ex.status,
-                        path: ex.path.clone(),
+                        route: s.route.clone(),
                         protocol_version: "2",
                         scheme: if ex.scheme.as_deref() == Some("https") { "https" } else { "http" },
                     },

@@ -2,7 +2,6 @@
 
 mod requests;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +16,10 @@ use crate::conn::{Conn, ConnAddrs, ConnKey, ConnTable, Displaced, Proto, ProtoLi
 use crate::decorate::process::ProcessCache;
 use crate::decorate::runtime;
 use crate::ebpf::records::{EventKind, Pid, ProcStart, RawEvent};
+use crate::fast_map::FastSet;
 use crate::request::{Call, Direction, Segment};
 use crate::signals::logs::{detect_level, split_lines, Level, LogLine};
+use crate::signals::route::RouteCache;
 use crate::signals::traces::HttpSpan;
 use crate::signals::Telemetry;
 use crate::stats::Stats;
@@ -42,13 +43,14 @@ pub struct Processor {
     metrics: Option<Arc<crate::metrics::red::RedRecorder>>,
     /// The kernel's `wide_socks` map: HTTP/2 connections get a larger capture.
     wide_socks: Option<BpfHashMap<MapData, u64, u8>>,
+    routes: RouteCache,
 }
 
 /// stdout/stderr capture: which processes the kernel captures, and how lines are cut.
 pub struct LogSettings {
     /// The kernel's `log_pids` map: the agent adds each process it observes.
     pub pids: BpfHashMap<MapData, u32, u8>,
-    pub known: HashSet<Pid>,
+    pub known: FastSet<Pid>,
     pub max_line_bytes: usize,
     pub max_lines_per_write: usize,
     pub failed_requests: bool,
@@ -116,6 +118,7 @@ impl Processor {
             logs,
             metrics: None,
             wide_socks,
+            routes: RouteCache::default(),
         }
     }
 
@@ -324,7 +327,14 @@ impl Processor {
         let process = self.procs.get(owner.pid, owner.start, owner.comm);
         let failed_logs = self.logs.as_ref().is_some_and(|l| l.failed_requests);
         for (call, ids) in done {
-            let span = HttpSpan { call, process: process.clone(), addrs: addrs.clone(), ids };
+            let route = call.server_http_path().map(|path| {
+                let (route, collapsed) = self.routes.route(path);
+                if collapsed > 0 {
+                    self.stats.route_segments_collapsed.add(collapsed as u64);
+                }
+                route
+            });
+            let span = HttpSpan { call, process: process.clone(), addrs: addrs.clone(), ids, route };
             if let Some(m) = &self.metrics {
                 m.record(&(&span).into());
             }

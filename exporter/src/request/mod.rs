@@ -116,6 +116,15 @@ impl Call {
         }
     }
 
+    /// The request path of a server's HTTP (not gRPC) request: what `http.route` is derived from.
+    pub fn server_http_path(&self) -> Option<&str> {
+        match self {
+            Call::Http1(e) if e.role == Role::Server => Some(&e.request.path),
+            Call::Http2(e) if e.role == Role::Server && e.grpc.is_none() => e.path.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn end_ns(&self) -> u64 {
         match self {
             Call::Http1(e) => e.end_ns.max(e.start_ns),

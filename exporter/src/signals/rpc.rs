@@ -8,7 +8,6 @@ use opentelemetry_semantic_conventions::attribute::{RPC_GRPC_STATUS_CODE, RPC_SE
 use opentelemetry_semantic_conventions::attribute::{RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME};
 use opentelemetry_semantic_conventions::trace as sc;
 
-use super::route::derive_route;
 use super::traces::{host_without_port, push_addresses, semconv_method, Attributes, HttpSpan, Outcome};
 use crate::config::RpcSemconv;
 use crate::protocol::grpc::{GrpcCall, GrpcCode};
@@ -21,7 +20,6 @@ pub(super) fn http2_attributes(s: &HttpSpan, ex: &StreamExchange, failed: bool, 
     let parsed =
         ex.method.as_deref().map(|m| Method::from_token(m.as_bytes()).unwrap_or_else(|| Method::Other(m.to_owned())));
     let method = parsed.as_ref().map(semconv_method);
-    let route = ex.path.as_deref().map(derive_route);
     let mut name = match &method {
         Some((m, _)) if *m != "_OTHER" => (*m).to_owned(),
         _ => "HTTP".to_owned(),
@@ -41,10 +39,10 @@ pub(super) fn http2_attributes(s: &HttpSpan, ex: &StreamExchange, failed: bool, 
     attrs.str(sc::URL_SCHEME, ex.scheme.as_deref().unwrap_or("http"));
     push_addresses(attrs, s, ex.role, ex.authority.as_deref().map(host_without_port), "2");
     if ex.role == Role::Server {
-        if let Some(route) = route {
+        if let Some(route) = s.route.as_deref() {
             name.push(' ');
-            name.push_str(&route);
-            attrs.str(sc::HTTP_ROUTE, &route);
+            name.push_str(route);
+            attrs.str(sc::HTTP_ROUTE, route);
         }
     }
     if failed {

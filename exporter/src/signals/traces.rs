@@ -7,7 +7,6 @@ use opentelemetry::trace::SpanId;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, SpanFlags};
 use opentelemetry_semantic_conventions::trace as sc;
 
-use super::route::derive_route;
 use super::rpc;
 use super::wire::Writer;
 use crate::clock::Clock;
@@ -28,6 +27,8 @@ pub struct HttpSpan {
     pub process: Arc<ProcessInfo>,
     pub addrs: ConnAddrs,
     pub ids: SpanIds,
+    /// `http.route` of a server's HTTP (not gRPC) request: shared by the span and its metrics.
+    pub route: Option<Arc<str>>,
 }
 
 impl HttpSpan {
@@ -201,12 +202,12 @@ impl SpanEncoder {
 fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool, attrs: &mut Attributes) -> String {
     let (method, method_original) = semconv_method(&ex.request.method);
     let status_code = ex.response.status;
-    let route = derive_route(&ex.request.path);
-    let name = match (ex.role, method) {
-        (Role::Server, "_OTHER") => format!("HTTP {route}"),
-        (Role::Server, m) => format!("{m} {route}"),
-        (Role::Client, "_OTHER") => "HTTP".to_owned(),
-        (Role::Client, m) => m.to_owned(),
+    let route = s.route.as_deref().filter(|_| ex.role == Role::Server);
+    let name = match (route, method) {
+        (Some(route), "_OTHER") => format!("HTTP {route}"),
+        (Some(route), m) => format!("{m} {route}"),
+        (None, "_OTHER") => "HTTP".to_owned(),
+        (None, m) => m.to_owned(),
     };
 
     attrs.str(sc::HTTP_REQUEST_METHOD, method);
@@ -219,8 +220,8 @@ fn http1_attributes(s: &HttpSpan, ex: &Exchange, failed: bool, attrs: &mut Attri
     let version = if ex.request.version_minor == 0 { "1.0" } else { "1.1" };
     let host = ex.request.host.as_deref().map(host_without_port);
     push_addresses(attrs, s, ex.role, host, version);
-    if ex.role == Role::Server {
-        attrs.str(sc::HTTP_ROUTE, &route);
+    if let Some(route) = route {
+        attrs.str(sc::HTTP_ROUTE, route);
     }
     if failed {
         attrs.str(sc::ERROR_TYPE, &status_code.to_string());

@@ -13,13 +13,14 @@
 pub mod serving;
 pub mod traceparent;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::ebpf::records::{Pid, Tuple};
+use crate::fast_map::FastMap;
 use serving::{Lookup, Serving, ThreadsMove};
 use traceparent::parse_traceparent;
 
@@ -57,7 +58,7 @@ pub struct Linker {
     /// Server requests in flight, per process.
     serving: Serving,
     /// Client requests in flight, by the client's tuple, oldest first.
-    outgoing: HashMap<ConnTuple, VecDeque<SpanIds>>,
+    outgoing: FastMap<ConnTuple, VecDeque<SpanIds>>,
     max_entries: usize,
     /// Client requests left without a parent because the owner was ambiguous.
     ambiguous: u64,
@@ -68,7 +69,7 @@ impl Linker {
         Linker {
             ids: RandomIdGenerator::default(),
             serving: Serving::new(max_entries),
-            outgoing: HashMap::new(),
+            outgoing: FastMap::default(),
             max_entries,
             ambiguous: 0,
         }

@@ -12,7 +12,7 @@
 //! - otherwise nothing: the call is [`Lookup::Ambiguous`] and starts its own trace. A wrong
 //!   parent would merge unrelated requests into one trace; a missing one only splits it.
 
-use std::collections::HashMap;
+use crate::fast_map::FastMap;
 
 use super::SpanIds;
 use crate::ebpf::records::Pid;
@@ -95,14 +95,14 @@ pub type ThreadsMove = Box<dyn Fn(Pid) -> bool + Send>;
 
 /// The server requests in flight in each process.
 pub struct Serving {
-    procs: HashMap<Pid, Process>,
+    procs: FastMap<Pid, Process>,
     max_procs: usize,
     threads_move: ThreadsMove,
 }
 
 impl Serving {
     pub fn new(max_procs: usize) -> Self {
-        Serving { procs: HashMap::new(), max_procs, threads_move: Box::new(|_| false) }
+        Serving { procs: FastMap::default(), max_procs, threads_move: Box::new(|_| false) }
     }
 
     /// Asks `threads_move` about each process when it starts serving.
