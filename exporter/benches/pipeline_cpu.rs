@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use spanwire::clock::{monotonic_ns, Clock};
 use spanwire::conn::ProtoLimits;
 use spanwire::ebpf::records::{decode, sys, RawEvent, HEADER_LEN};
-use spanwire::export::batch::{requests, Pending};
+use spanwire::export::batch::{requests as otlp_requests, Pending};
 use spanwire::export::resource::ResourceCache;
 use spanwire::metrics::red::{RedAggregator, RedConfig, RedRecorder, RpcSemconv};
 use spanwire::pipeline::Processor;
@@ -28,10 +28,8 @@ use spanwire::stats::Stats;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONNS: u64 = 50;
-const REQUESTS: usize = 100_000;
 const BATCH: usize = 1024;
 const SPANS_PER_EXPORT: usize = 1024;
-const ROUNDS: usize = 9;
 
 const REQUEST: &[u8] = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:18080\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain; charset=utf-8\r\n\
@@ -116,7 +114,7 @@ fn round(records: &[Vec<u8>], start: u64) -> Times {
         let t3 = Instant::now();
         let mut t4 = t3;
         if pending.len() >= SPANS_PER_EXPORT {
-            let r = requests(pending.take(), &mut resources);
+            let r = otlp_requests(pending.take(), &mut resources);
             t.bytes += r.traces.as_ref().map_or(0, |(b, _)| b.len());
             t4 = Instant::now();
         }
@@ -125,21 +123,29 @@ fn round(records: &[Vec<u8>], start: u64) -> Times {
         t.encode += t3 - t2;
         t.assemble += t4 - t3;
     }
-    if t.spans != REQUESTS {
+    if t.spans * 2 != records.len() - CONNS as usize {
         eprintln!("{}", stats.summary_line());
     }
     t
 }
 
+/// `SPANWIRE_BENCH_REQUESTS` / `SPANWIRE_BENCH_ROUNDS` override the defaults (100 000 and 9),
+/// e.g. to count instructions under `valgrind --tool=callgrind` in a reasonable time.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn main() {
+    let requests = env_or("SPANWIRE_BENCH_REQUESTS", 100_000);
+    let rounds = env_or("SPANWIRE_BENCH_ROUNDS", 9);
     let start = start_ns();
     // All events are older than the processing stage's reorder window.
     let base = monotonic_ns() - 100_000_000_000;
-    let mut records = Vec::with_capacity(REQUESTS * 2 + CONNS as usize);
+    let mut records = Vec::with_capacity(requests * 2 + CONNS as usize);
     for conn in 0..CONNS {
         records.push(record(sys::sw_event_kind_SW_EVENT_ACCEPT, conn, true, base - 1_000_000 + conn, b"", start));
     }
-    for i in 0..REQUESTS {
+    for i in 0..requests {
         let conn = i as u64 % CONNS;
         let ts = base + i as u64 * 400;
         records.push(record(sys::sw_event_kind_SW_EVENT_DATA, conn, true, ts, REQUEST, start));
@@ -153,18 +159,18 @@ fn main() {
         assemble: Duration::MAX,
         ..Times::default()
     };
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let r = round(&records, start);
-        assert_eq!(r.spans, REQUESTS, "every request becomes one span");
+        assert_eq!(r.spans, requests, "every request becomes one span");
         t.decode = t.decode.min(r.decode);
         t.process = t.process.min(r.process);
         t.encode = t.encode.min(r.encode);
         t.assemble = t.assemble.min(r.assemble);
         (t.spans, t.bytes) = (r.spans, r.bytes);
     }
-    let per = |d: Duration| d.as_nanos() as f64 / REQUESTS as f64;
+    let per = |d: Duration| d.as_nanos() as f64 / requests as f64;
     let total = per(t.decode) + per(t.process) + per(t.encode) + per(t.assemble);
-    println!("pipeline_cpu: {REQUESTS} HTTP/1 requests on {CONNS} connections, fastest of {ROUNDS} rounds per stage");
+    println!("pipeline_cpu: {requests} HTTP/1 requests on {CONNS} connections, fastest of {rounds} rounds per stage");
     println!("  stage                         ns/request");
     println!("  decode ring records           {:>10.0}", per(t.decode));
     println!("  process (parse, link, RED)    {:>10.0}", per(t.process));
@@ -173,7 +179,7 @@ fn main() {
     println!("  total                         {total:>10.0}");
     println!("  OTLP bytes per span           {:>10.0}", t.bytes as f64 / t.spans as f64);
     println!(
-        "BENCH_PIPELINE {{\"requests\":{REQUESTS},\"decode_ns\":{:.0},\"process_ns\":{:.0},\"encode_ns\":{:.0},\"assemble_ns\":{:.0},\"total_ns\":{total:.0}}}",
+        "BENCH_PIPELINE {{\"requests\":{requests},\"decode_ns\":{:.0},\"process_ns\":{:.0},\"encode_ns\":{:.0},\"assemble_ns\":{:.0},\"total_ns\":{total:.0}}}",
         per(t.decode),
         per(t.process),
         per(t.encode),

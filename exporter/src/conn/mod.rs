@@ -79,13 +79,14 @@ impl Conn {
     }
 }
 
-/// Connections pushed out by [`ConnTable::entry`], to be closed by the caller.
+/// Connections pushed out by [`ConnTable::entry`], to be closed by the caller. Boxed: this is
+/// returned for every event and almost always empty, so it stays two words wide.
 #[derive(Default)]
 pub struct Displaced {
     /// The previous connection under the same key (the kernel reused the socket).
-    pub replaced: Option<Conn>,
+    pub replaced: Option<Box<Conn>>,
     /// The least recently active connection, evicted because the table was full.
-    pub evicted: Option<(ConnKey, Conn)>,
+    pub evicted: Option<Box<(ConnKey, Conn)>>,
 }
 
 pub struct ConnTable {
@@ -116,10 +117,10 @@ impl ConnTable {
             Some(c) if c.addrs.tuple == tuple => {}
             known => {
                 if known.is_some() {
-                    displaced.replaced = self.map.remove(&key);
+                    displaced.replaced = self.map.remove(&key).map(Box::new);
                 }
                 if self.map.len() >= self.max_conns {
-                    displaced.evicted = self.evict_oldest();
+                    displaced.evicted = self.evict_oldest().map(Box::new);
                 }
             }
         }
@@ -186,7 +187,7 @@ mod tests {
         assert!(t.entry(key(2), tuple(2), 20).1.evicted.is_none());
         t.entry(key(1), tuple(1), 30);
         let (_, displaced) = t.entry(key(3), tuple(3), 40);
-        assert_eq!(displaced.evicted.map(|(k, c)| (k, c.addrs.tuple)), Some((key(2), tuple(2))));
+        assert_eq!(displaced.evicted.map(|e| (e.0, e.1.addrs.tuple)), Some((key(2), tuple(2))));
         assert_eq!(t.len(), 2);
     }
 

@@ -15,7 +15,7 @@ use super::resource::ResourceCache;
 use crate::clock::Clock;
 use crate::decorate::process::ProcessInfo;
 use crate::signals::traces::SpanEncoder;
-use crate::signals::wire::Writer;
+use crate::signals::wire::{len_field_len, Writer};
 use crate::signals::Telemetry;
 
 /// One process's share of a flush.
@@ -116,13 +116,15 @@ pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
     for g in groups {
         if g.span_count > 0 {
             span_count += g.span_count;
-            let rs = traces.open(REQUEST_RESOURCE_SPANS);
-            traces.bytes(RESOURCE_SPANS_RESOURCE, resources.encoded(&g.process));
-            let ss = traces.open(RESOURCE_SPANS_SCOPE_SPANS);
+            // Lengths known up front: the spans are copied once and never moved.
+            let resource = resources.encoded(&g.process);
+            let scope_spans_len = len_field_len(encoded_scope.len()) + g.spans.len();
+            let resource_spans_len = len_field_len(resource.len()) + len_field_len(scope_spans_len);
+            traces.len_prefix(REQUEST_RESOURCE_SPANS, resource_spans_len);
+            traces.bytes(RESOURCE_SPANS_RESOURCE, resource);
+            traces.len_prefix(RESOURCE_SPANS_SCOPE_SPANS, scope_spans_len);
             traces.bytes(SCOPE_SPANS_SCOPE, &encoded_scope);
             traces.append(g.spans.as_bytes());
-            traces.close(ss);
-            traces.close(rs);
         }
         if !g.logs.is_empty() {
             log_count += g.logs.len() as u64;

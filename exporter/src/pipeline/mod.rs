@@ -184,7 +184,11 @@ impl Processor {
 
     /// Takes a batch from the reader and processes every held event older than the window.
     pub fn process_batch(&mut self, batch: Vec<RawEvent>) -> Vec<Telemetry> {
-        self.held.extend(batch);
+        if self.held.is_empty() {
+            self.held = batch; // no copy of the events when nothing was held back
+        } else {
+            self.held.extend(batch);
+        }
         self.process_until(monotonic_ns().saturating_sub(REORDER_WINDOW_NS))
     }
 
@@ -295,9 +299,10 @@ impl Processor {
     /// Closes what `ConnTable::entry` pushed out; an evicted connection may be another process's.
     fn close_displaced(&mut self, displaced: Displaced, ev: &RawEvent, out: &mut Vec<Telemetry>) {
         if let Some(old) = displaced.replaced {
-            self.finish(Owner::of(ev), old, ev.exit_ns, out);
+            self.finish(Owner::of(ev), *old, ev.exit_ns, out);
         }
-        if let Some((key, conn)) = displaced.evicted {
+        if let Some(evicted) = displaced.evicted {
+            let (key, conn) = *evicted;
             self.stats.conn_evicted.lost(1, "connection table full: least recently active connections evicted");
             // Maybe another process's, or an earlier process's under the same pid.
             let comm = if key.pid == ev.pid { ev.comm.as_str() } else { "unknown" };

@@ -153,7 +153,7 @@ impl SpanEncoder {
 
     /// Writes the span as one `spans` entry of an OTLP `ScopeSpans`.
     pub fn encode(&self, s: &HttpSpan, clock: &Clock, w: &mut Writer) {
-        let span = w.open(field::SCOPE_SPANS_SPANS);
+        let span = w.open_wide(field::SCOPE_SPANS_SPANS);
         let failed = s.failed();
         let mut attrs = Attributes(w);
         let (name, outcome) = match &s.call {

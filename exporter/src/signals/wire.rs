@@ -21,6 +21,19 @@ pub struct Writer {
 #[must_use]
 pub struct Open {
     len_at: usize,
+    /// Bytes reserved for the length varint.
+    reserved: usize,
+}
+
+/// Bytes of `v` as a varint.
+pub fn varint_len(v: u64) -> usize {
+    // 1 + floor(log2(v) / 7), and 1 for 0.
+    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+}
+
+/// Bytes of a length-delimited field of `body` bytes, key and length included (fields < 16).
+pub fn len_field_len(body: usize) -> usize {
+    1 + varint_len(body as u64) + body
 }
 
 impl Writer {
@@ -100,31 +113,60 @@ impl Writer {
 
     /// Starts a nested message field; everything written until [`Writer::close`] is its body.
     pub fn open(&mut self, field: u32) -> Open {
-        self.key(field, LEN);
-        // One byte for the length: enough for most messages; grown on close if not.
-        self.buf.push(0);
-        Open { len_at: self.buf.len() - 1 }
+        self.open_reserving(field, 1)
     }
 
+    /// [`Writer::open`] for a message of 128 to 16 383 bytes (a span): its two-byte length is
+    /// written in place at close, without moving the body.
+    pub fn open_wide(&mut self, field: u32) -> Open {
+        self.open_reserving(field, 2)
+    }
+
+    fn open_reserving(&mut self, field: u32, reserved: usize) -> Open {
+        self.key(field, LEN);
+        let len_at = self.buf.len();
+        for _ in 0..reserved {
+            self.buf.push(0);
+        }
+        Open { len_at, reserved }
+    }
+
+    /// Writes the length of the message started at `open`; the body moves only when its
+    /// length does not fit the bytes reserved (or needs fewer: varints stay minimal).
+    #[inline]
     pub fn close(&mut self, open: Open) {
-        let body_at = open.len_at + 1;
-        let len = self.buf.len() - body_at;
-        if len < 0x80 {
-            self.buf[open.len_at] = len as u8;
+        let len = self.buf.len() - open.len_at - open.reserved;
+        if open.reserved == 1 && len < 0x80 {
+            self.buf[open.len_at] = len as u8; // most attributes
             return;
         }
-        let mut prefix = [0u8; 10];
-        let mut n = 0;
-        let mut v = len as u64;
-        while v >= 0x80 {
-            prefix[n] = (v as u8) | 0x80;
-            v >>= 7;
-            n += 1;
+        self.close_long(open, len);
+    }
+
+    fn close_long(&mut self, open: Open, len: usize) {
+        let body_at = open.len_at + open.reserved;
+        let n = varint_len(len as u64);
+        if n != open.reserved {
+            let end = self.buf.len();
+            let new_body_at = open.len_at + n;
+            if n > open.reserved {
+                self.buf.resize(end + n - open.reserved, 0);
+            }
+            self.buf.copy_within(body_at..end, new_body_at);
+            self.buf.truncate(new_body_at + len);
         }
-        prefix[n] = v as u8;
-        n += 1;
-        // Make room for the longer prefix by moving the body.
-        self.buf.splice(open.len_at..body_at, prefix[..n].iter().copied());
+        let mut v = len as u64;
+        for b in &mut self.buf[open.len_at..open.len_at + n] {
+            *b = (v as u8 & 0x7f) | 0x80;
+            v >>= 7;
+        }
+        self.buf[open.len_at + n - 1] &= 0x7f;
+    }
+
+    /// The key and length of a length-delimited field whose `len` body bytes follow.
+    pub fn len_prefix(&mut self, field: u32, len: usize) {
+        self.key(field, LEN);
+        self.varint(len as u64);
     }
 
     /// An OTLP `KeyValue` with a string value (field `field` of the enclosing message).
@@ -156,7 +198,33 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::Span;
     use prost::Message;
 
-    use super::Writer;
+    use super::{varint_len, Writer};
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [(0u64, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (u64::MAX, 10)] {
+            assert_eq!(varint_len(v), n, "{v}");
+            let mut buf = Vec::new();
+            prost::encoding::encode_varint(v, &mut buf);
+            assert_eq!(buf.len(), n, "{v}");
+        }
+    }
+
+    #[test]
+    fn any_reserved_width_gives_prosts_bytes() {
+        for body in [1usize, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let payload = vec![7u8; body];
+            let expected = Span { name: String::from_utf8(payload.clone()).expect("ascii"), ..Default::default() }
+                .encode_to_vec();
+            for wide in [false, true] {
+                let mut w = Writer::default();
+                let o = if wide { w.open_wide(5) } else { w.open(5) };
+                w.append(&payload);
+                w.close(o);
+                assert_eq!(&w.as_bytes()[..], &expected[..], "body {body} wide {wide}");
+            }
+        }
+    }
 
     #[test]
     fn matches_prost_for_short_and_long_messages() {
