@@ -299,7 +299,7 @@ impl Http1Connection {
             let chunk = &avail[..take];
             let kind = expected.unwrap_or_else(|| guess_kind(chunk));
             if let Some(end) = find_head_end(chunk, 0) {
-                let parsed = parse_complete(kind, &chunk[..end], max);
+                let parsed = parse_complete(kind, &chunk[..end]);
                 side.reset_buf();
                 return self.complete_head(dir, parsed, seg, pos + end.max(1) as u64, out, stats);
             }
@@ -312,7 +312,7 @@ impl Http1Connection {
         side.buf.extend_from_slice(&avail[..take]);
         let kind = expected.unwrap_or_else(|| guess_kind(&side.buf));
         if let Some(end) = find_head_end(&side.buf, side.scanned.saturating_sub(3)) {
-            let parsed = parse_complete(kind, &side.buf[..end], max);
+            let parsed = parse_complete(kind, &side.buf[..end]);
             side.reset_buf();
             let consumed = end.saturating_sub(prev).max(1) as u64;
             return self.complete_head(dir, parsed, seg, pos + consumed, out, stats);

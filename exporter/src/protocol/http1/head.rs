@@ -236,23 +236,31 @@ pub fn looks_like_response_start(buf: &[u8]) -> bool {
 /// (`\n\n` or `\n\r\n`). Scanning starts at `from` (an LF before `from` is not
 /// looked at, so callers resuming a scan should back off by 2 bytes).
 pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    loop {
-        let rest = buf.get(i..)?;
-        let off = rest.iter().position(|&b| b == b'\n')?;
-        let lf = i + off;
+    let rest = buf.get(from..)?;
+    for off in memchr::memchr_iter(b'\n', rest) {
+        let lf = from + off;
         match buf.get(lf + 1) {
             Some(b'\n') => return Some(lf + 2),
             Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
             _ => {}
         }
-        i = lf + 1;
     }
+    None
 }
 
 /// Splits on LF and strips one trailing CR from every line.
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', head);
+    std::iter::from_fn(move || {
+        if start > head.len() {
+            return None;
+        }
+        let end = ends.next().unwrap_or(head.len());
+        let line = &head[start..end];
+        start = end + 1;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
 }
 
 /// Byte classes of RFC 9110 tokens and field values, looked up once per byte.
@@ -284,6 +292,27 @@ const CLASSES: [u8; 256] = {
 
 fn is_tchar(b: u8) -> bool {
     CLASSES[usize::from(b)] & TCHAR != 0
+}
+
+/// Whether a field value holds a control character other than HTAB. Eight bytes at a time:
+/// a word with no byte below 0x20 and none equal to 0x7f is clean; only words that may hold
+/// one (or a tab) are checked byte by byte.
+fn has_value_ctl(v: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = v.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_le_bytes(b);
+        let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGH;
+        let y = x ^ (0x7f * ONES);
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        if (below_space | del) != 0 && w.iter().any(|&b| CLASSES[usize::from(b)] & VALUE_CTL != 0) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| CLASSES[usize::from(b)] & VALUE_CTL != 0)
 }
 
 fn is_ctl(b: u8) -> bool {
@@ -428,15 +457,17 @@ fn parse_fields<'a>(header_lines: impl Iterator<Item = &'a [u8]>, request: bool)
         if line.is_empty() || line[0] == b' ' || line[0] == b'\t' {
             continue;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            return invalid("header line without colon");
-        };
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return invalid("invalid header name");
+        // The name is a token ended by the colon: one pass finds and checks it.
+        let colon = line.iter().position(|&b| !is_tchar(b)).unwrap_or(line.len());
+        match line.get(colon) {
+            Some(b':') if colon > 0 => {}
+            Some(b':') => return invalid("invalid header name"),
+            Some(_) if line[colon..].contains(&b':') => return invalid("invalid header name"),
+            _ => return invalid("header line without colon"),
         }
+        let name = &line[..colon];
         let value = trim_ows(&line[colon + 1..]);
-        if value.iter().any(|&b| CLASSES[usize::from(b)] & VALUE_CTL != 0) {
+        if has_value_ctl(value) {
             return invalid("control character in header value");
         }
         // The names kept are 4, 6, 7, 10, 11, 14 or 17 bytes long: most other headers
@@ -584,6 +615,17 @@ pub fn validate_response_prefix(buf: &[u8]) -> Result<(), HeadError> {
     }
 }
 
+/// Parses a request head that ends exactly at the end of `head` (the caller found its end
+/// with [`find_head_end`]): one pass less than [`parse_request_head_limited`].
+pub fn parse_request_head_exact(head: &[u8]) -> Result<RequestHead, HeadError> {
+    build_request(head, head.len(), false)
+}
+
+/// Response counterpart of [`parse_request_head_exact`].
+pub fn parse_response_head_exact(head: &[u8]) -> Result<ResponseHead, HeadError> {
+    build_response(head, head.len(), false)
+}
+
 fn build_request(head: &[u8], head_len: usize, truncated: bool) -> Result<RequestHead, HeadError> {
     let mut it = lines(head);
     let first = it.next().unwrap_or_default();
@@ -654,4 +696,38 @@ fn build_response(head: &[u8], head_len: usize, truncated: bool) -> Result<Respo
         head_len,
         truncated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{has_value_ctl, CLASSES, VALUE_CTL};
+
+    #[test]
+    fn the_word_at_a_time_control_check_agrees_with_the_byte_check() {
+        let naive = |v: &[u8]| v.iter().any(|&b| CLASSES[usize::from(b)] & VALUE_CTL != 0);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..40 {
+            for _ in 0..2000 {
+                let v: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly printable, sometimes a tab, a control byte, DEL or a high byte.
+                        match seed % 16 {
+                            0 => b'\t',
+                            1 => (seed >> 8) as u8 % 0x20,
+                            2 => 0x7f,
+                            3 => 0x80 | (seed >> 8) as u8,
+                            _ => 0x20 + (seed >> 8) as u8 % 0x5f,
+                        }
+                    })
+                    .collect();
+                assert_eq!(has_value_ctl(&v), naive(&v), "{v:?}");
+            }
+        }
+        assert!(!has_value_ctl(b"text/plain; charset=utf-8\t"));
+        assert!(has_value_ctl(b"text/plain; charset=utf-8\x00"));
+        assert!(has_value_ctl(b"abcdefgh\x7fijk"));
+    }
 }

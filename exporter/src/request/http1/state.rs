@@ -124,10 +124,12 @@ pub(super) fn guess_kind(buf: &[u8]) -> Kind {
     }
 }
 
-pub(super) fn parse_complete(kind: Kind, buf: &[u8], max: usize) -> Result<Head, HeadError> {
+/// Parses a whole head: `head` ends with its empty line (found by `find_head_end`; at most the
+/// head size limit, as only that much is ever buffered).
+pub(super) fn parse_complete(kind: Kind, head: &[u8]) -> Result<Head, HeadError> {
     match kind {
-        Kind::Request => head::parse_request_head_limited(buf, max).map(Head::Request),
-        Kind::Response => head::parse_response_head_limited(buf, max).map(Head::Response),
+        Kind::Request => head::parse_request_head_exact(head).map(Head::Request),
+        Kind::Response => head::parse_response_head_exact(head).map(Head::Response),
     }
 }
 
