@@ -60,9 +60,8 @@ fn main() {
             })
         })
         .collect();
-    let routes: Vec<Arc<str>> = (0..ROUTES)
-        .map(|r| route_of(&format!("/api/resource-{r}/items/{}", r * 7919)).0.into())
-        .collect();
+    let routes: Vec<Arc<str>> =
+        (0..ROUTES).map(|r| route_of(&format!("/api/resource-{r}/items/{}", r * 7919)).0.into()).collect();
     let stats = Arc::new(Stats::default());
     let cfg = RedConfig { series_cap: 1000, rpc_semconv: RpcSemconv::New };
 

@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message;
 
+use super::otlp::raw_codec::Encoded;
 use super::resource::ResourceCache;
 use crate::clock::Clock;
 use crate::decorate::process::ProcessInfo;
@@ -87,7 +89,7 @@ impl Pending {
 /// The requests of one flush and how many spans and log records each carries.
 pub struct Requests {
     /// An encoded `ExportTraceServiceRequest`.
-    pub traces: Option<(Vec<u8>, u64)>,
+    pub traces: Option<(Encoded, u64)>,
     pub logs: Option<(ExportLogsServiceRequest, u64)>,
 }
 
@@ -109,22 +111,24 @@ fn scope() -> InstrumentationScope {
 pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
     let scope = scope();
     let encoded_scope = scope.encode_to_vec();
-    let span_bytes: usize = groups.iter().map(|g| g.spans.len()).sum();
-    let mut traces = Writer::with_capacity(span_bytes + groups.len() * 256);
+    let mut chunks = Vec::with_capacity(groups.len() * 2);
     let mut resource_logs = Vec::new();
     let (mut span_count, mut log_count) = (0, 0);
     for g in groups {
         if g.span_count > 0 {
             span_count += g.span_count;
-            // Lengths known up front: the spans are copied once and never moved.
+            // The group's spans follow its resource and scope as they are: the transport
+            // writes the pieces in order, so span bytes are not copied into one buffer.
             let resource = resources.encoded(&g.process);
             let scope_spans_len = len_field_len(encoded_scope.len()) + g.spans.len();
             let resource_spans_len = len_field_len(resource.len()) + len_field_len(scope_spans_len);
-            traces.len_prefix(REQUEST_RESOURCE_SPANS, resource_spans_len);
-            traces.bytes(RESOURCE_SPANS_RESOURCE, resource);
-            traces.len_prefix(RESOURCE_SPANS_SCOPE_SPANS, scope_spans_len);
-            traces.bytes(SCOPE_SPANS_SCOPE, &encoded_scope);
-            traces.append(g.spans.as_bytes());
+            let mut head = Writer::with_capacity(resource.len() + encoded_scope.len() + 32);
+            head.len_prefix(REQUEST_RESOURCE_SPANS, resource_spans_len);
+            head.bytes(RESOURCE_SPANS_RESOURCE, resource);
+            head.len_prefix(RESOURCE_SPANS_SCOPE_SPANS, scope_spans_len);
+            head.bytes(SCOPE_SPANS_SCOPE, &encoded_scope);
+            chunks.push(Bytes::from(head.into_bytes()));
+            chunks.push(Bytes::from(g.spans.into_bytes()));
         }
         if !g.logs.is_empty() {
             log_count += g.logs.len() as u64;
@@ -140,7 +144,7 @@ pub fn requests(groups: Vec<Group>, resources: &mut ResourceCache) -> Requests {
         }
     }
     Requests {
-        traces: (span_count > 0).then(|| (traces.into_bytes(), span_count)),
+        traces: (span_count > 0).then(|| (Encoded::new(chunks), span_count)),
         logs: (log_count > 0).then_some((ExportLogsServiceRequest { resource_logs }, log_count)),
     }
 }
@@ -169,7 +173,7 @@ mod tests {
         let (bytes, n) = r.traces.expect("spans");
         assert_eq!(n, 3);
         assert!(r.logs.is_none());
-        let req = ExportTraceServiceRequest::decode(&bytes[..]).expect("valid request");
+        let req = ExportTraceServiceRequest::decode(bytes.to_bytes()).expect("valid request");
         let summary: Vec<(String, Vec<String>)> = req
             .resource_spans
             .iter()

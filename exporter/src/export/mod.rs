@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use self::batch::{requests, Group, Pending};
+use self::otlp::raw_codec::Encoded;
 use self::otlp::{OtlpClient, Signal};
 use self::outage::Outage;
 use self::resource::ResourceCache;
@@ -156,16 +157,16 @@ impl Sink {
         let client = client.clone();
         let requests = requests(groups, &mut self.resources);
         if let Some((request, n)) = requests.traces {
-            self.send(&client, Signal::Traces, Bytes::from(request), n).await;
+            self.send(&client, Signal::Traces, request, n).await;
         }
         if let Some((request, n)) = requests.logs {
-            self.send(&client, Signal::Logs, Bytes::from(request.encode_to_vec()), n).await;
+            self.send(&client, Signal::Logs, Bytes::from(request.encode_to_vec()).into(), n).await;
         }
     }
 
     /// Waits for a free slot of the signal, then sends `request` (`n` items) in its own task,
     /// retrying transient failures, and counts the outcome.
-    async fn send(&self, client: &OtlpClient, signal: Signal, request: Bytes, n: u64) {
+    async fn send(&self, client: &OtlpClient, signal: Signal, request: Encoded, n: u64) {
         let pool = match signal {
             Signal::Traces => self.span_slots.clone(),
             Signal::Logs => self.log_slots.clone(),

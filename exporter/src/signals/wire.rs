@@ -214,8 +214,8 @@ mod tests {
     fn any_reserved_width_gives_prosts_bytes() {
         for body in [1usize, 127, 128, 300, 16_383, 16_384, 70_000] {
             let payload = vec![7u8; body];
-            let expected = Span { name: String::from_utf8(payload.clone()).expect("ascii"), ..Default::default() }
-                .encode_to_vec();
+            let expected =
+                Span { name: String::from_utf8(payload.clone()).expect("ascii"), ..Default::default() }.encode_to_vec();
             for wide in [false, true] {
                 let mut w = Writer::default();
                 let o = if wide { w.open_wide(5) } else { w.open(5) };

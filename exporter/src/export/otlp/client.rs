@@ -6,13 +6,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use super::raw_codec::RawCodec;
+use super::raw_codec::{Encoded, RawCodec};
 use super::{OtlpError, OtlpSettings, Signal, SignalTarget};
 use crate::config::OtlpProtocol;
 
@@ -88,7 +87,7 @@ impl OtlpClient {
     }
 
     /// Sends an encoded `ExportTraceServiceRequest` or `ExportLogsServiceRequest`.
-    pub async fn export(&self, signal: Signal, request: Bytes) -> Result<(), ExportError> {
+    pub async fn export(&self, signal: Signal, request: Encoded) -> Result<(), ExportError> {
         match (&*self.0, signal) {
             (Transport::Grpc(g), Signal::Traces) => {
                 unary(&g.traces, &g.traces_metadata, TRACE_EXPORT_PATH, request).await
@@ -104,7 +103,7 @@ async fn unary(
     client: &tonic::client::Grpc<Channel>,
     metadata: &MetadataMap,
     path: &'static str,
-    request: Bytes,
+    request: Encoded,
 ) -> Result<(), ExportError> {
     let mut grpc = client.clone();
     grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -113,12 +112,12 @@ async fn unary(
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body: Bytes) -> Result<(), ExportError> {
+async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body: Encoded) -> Result<(), ExportError> {
     let response = client
         .post(url)
         .headers(headers.clone())
         .header(CONTENT_TYPE, "application/x-protobuf")
-        .body(body)
+        .body(body.to_bytes())
         .send()
         .await?;
     let status = response.status();

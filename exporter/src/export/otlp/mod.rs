@@ -3,7 +3,7 @@
 
 pub mod client;
 mod headers;
-mod raw_codec;
+pub mod raw_codec;
 
 use crate::config::{ExportConfig, OtlpProtocol};
 
