@@ -275,7 +275,8 @@ pub(crate) fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
+    // `:` is ASCII, so its index is a char boundary.
+    memchr::memrchr(b':', host.as_bytes()).map_or(host, |i| &host[..i])
 }
 
 #[cfg(test)]
