@@ -28,7 +28,7 @@ pub struct Open {
 /// Bytes of `v` as a varint.
 pub fn varint_len(v: u64) -> usize {
     // 1 + floor(log2(v) / 7), and 1 for 0.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Bytes of a length-delimited field of `body` bytes, key and length included (fields < 16).
@@ -221,7 +221,7 @@ mod tests {
                 let o = if wide { w.open_wide(5) } else { w.open(5) };
                 w.append(&payload);
                 w.close(o);
-                assert_eq!(&w.as_bytes()[..], &expected[..], "body {body} wide {wide}");
+                assert_eq!(w.as_bytes(), &expected[..], "body {body} wide {wide}");
             }
         }
     }
